@@ -1,0 +1,149 @@
+"""The shared semantic layer: facts about one file, computed once and shared by every rule.
+
+Rules ask questions here ("is this call torch.nn.functional.softmax?", "which loops train a
+model and in what order do their events happen?") and never re-derive the answers themselves.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Iterable, Optional
+
+import libcst as cst
+
+from torchlint.analysis import evaluation, events, flows, modules, torch_api
+from torchlint.analysis.events import Event
+from torchlint.analysis.evaluation import EvalScope
+from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
+from torchlint.analysis.values import Value, resolve
+
+__all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "Scope", "Value"]
+
+
+class FileFacts:
+    def __init__(self, module: cst.Module, wanted_types: Iterable[type] = ()) -> None:
+        self.module = module
+        self.walk = FileWalk(module, wanted_types)
+        self._memo: dict = {}
+
+    # -- names -------------------------------------------------------------------------------
+
+    def qualified_name(self, expr: cst.CSTNode) -> Optional[str]:
+        return self.walk.imports.qualified_name(expr)
+
+    def call_site(self, node: cst.Call) -> CallSite:
+        return self.walk.call_by_node[node]
+
+    def block_site(self, node: cst.CSTNode) -> BlockSite:
+        return self.walk.block_by_node[node]
+
+    def scope_of(self, node: cst.CSTNode) -> Optional[Scope]:
+        return self.walk.scope_by_node.get(node)
+
+    def calls_within(self, scope: Scope) -> list[CallSite]:
+        """Calls in ``scope`` and in the functions nested in it."""
+        return [site for site in self.walk.calls if scope.start <= site.index <= scope.end]
+
+    def resolve(self, expr: cst.BaseExpression, scope: Scope, index: int) -> Value:
+        return resolve(Value(expr, scope, index))
+
+    def local_function(self, func: cst.BaseExpression, scope: Scope) -> Optional[Scope]:
+        """The function defined in this file that a call's callee names (``helper``, ``self.step``)."""
+        if isinstance(func, cst.Name):
+            current: Optional[Scope] = scope
+            while current is not None:
+                found = current.functions.get(func.value)
+                if found is not None:
+                    return found
+                current = current.parent
+            return None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            owner = scope.enclosing_class
+            if owner is not None:
+                return owner.methods.get(func.attr.value)
+        return None
+
+    # -- classes -----------------------------------------------------------------------------
+
+    @cached_property
+    def classes_by_name(self) -> dict[str, ClassInfo]:
+        return {info.name: info for info in self.walk.classes}
+
+    @cached_property
+    def module_classes(self) -> list[ClassInfo]:
+        return [info for info in self.walk.classes if modules.is_module_class(self, info)]
+
+    def is_module_class(self, info: ClassInfo) -> bool:
+        return info in self.module_classes
+
+    def is_framework_driven(self, info: Optional[ClassInfo]) -> bool:
+        return info is not None and self._cached(("framework", info), lambda: modules.is_framework_driven(self, info))
+
+    def forward_reach(self, info: ClassInfo) -> list[Scope]:
+        return self._cached(("forward", info), lambda: modules.forward_reach(self, info))
+
+    def mode_sensitivity(self, info: ClassInfo) -> Optional[bool]:
+        return self._cached(("sensitive", info), lambda: modules.mode_sensitivity(self, info))
+
+    def constructed_sensitivity(self, func: cst.BaseExpression) -> Optional[bool]:
+        """For a constructor call's callee: does the module built depend on train/eval mode?"""
+        qualified = self.qualified_name(func)
+        layer = torch_api.torch_nn_class(qualified)
+        if layer is not None:
+            # containers are not sensitive themselves; the layers passed to them are calls of their own
+            return layer in torch_api.MODE_SENSITIVE_LAYERS
+        if qualified in torch_api.MODE_SENSITIVE_FUNCTIONS:
+            return True
+        local = modules.local_class(self, func)
+        if local is not None:
+            return self.mode_sensitivity(local) if self.is_module_class(local) else False
+        if qualified is not None:
+            return None  # something imported that we cannot see into
+        return False
+
+    # -- values ------------------------------------------------------------------------------
+
+    def is_softmax_output(self, expr: cst.BaseExpression, scope: Scope, index: int) -> bool:
+        return flows.is_softmax_output(self, Value(expr, scope, index))
+
+    def cross_entropy_input(self, site: CallSite) -> Optional[cst.BaseExpression]:
+        return flows.cross_entropy_input(self, site)
+
+    def forward_returns_softmax(self, info: ClassInfo) -> bool:
+        return self._cached(("softmax-forward", info), lambda: flows.forward_returns_softmax(self, info), False)
+
+    # -- training events ---------------------------------------------------------------------
+
+    def events_of(self, scope: Scope) -> list[Event]:
+        """The training events of a function, in program order, with local helpers expanded."""
+        return self._cached(("events", scope), lambda: events.scope_events(self, scope), [])
+
+    def events_in_loop(self, loop: BlockSite) -> list[Event]:
+        return [event for event in self.events_of(loop.scope) if loop.index <= event.index <= loop.end]
+
+    def optimizer_model(self, optimizer: str, scope: Scope) -> Optional[str]:
+        return events.optimizer_model(self, optimizer, scope)
+
+    @cached_property
+    def training_loops(self) -> list[events.TrainingLoop]:
+        return events.training_loops(self)
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    @cached_property
+    def eval_scopes(self) -> list[EvalScope]:
+        return evaluation.eval_scopes(self)
+
+    def model_calls(self, scope: EvalScope) -> list[CallSite]:
+        return evaluation.model_calls(self, scope)
+
+    def mode_before(self, site: CallSite, eval_scope: EvalScope) -> str:
+        return evaluation.mode_before(self, site, eval_scope)
+
+    def _cached(self, key, compute, provisional=None):
+        # The provisional answer ends cycles (a forward that returns ``self(x)``, a helper
+        # that calls itself) instead of recursing without end.
+        if key not in self._memo:
+            self._memo[key] = provisional
+            self._memo[key] = compute()
+        return self._memo[key]

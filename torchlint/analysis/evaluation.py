@@ -1,0 +1,183 @@
+"""Evaluation scopes, the model calls in them, and the train/eval mode that reaches those calls.
+
+Evaluation code is code under ``torch.no_grad()``/``torch.inference_mode()`` (as a block or a
+decorator), a function named for validation, testing, prediction or inference, or a loop over a
+validation or test loader. Hooks that a framework drives (Lightning's ``validation_step``, a
+Hugging Face ``Trainer`` subclass) are not evaluation scopes: the framework sets the mode.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Union
+
+import libcst as cst
+
+from torchlint.analysis import torch_api
+from torchlint.analysis.events import EVAL, TRAIN, Event
+from torchlint.analysis.facts import CallSite, Scope
+from torchlint.analysis.flows import call_argument, constructor
+from torchlint.analysis.names import dotted_name, name_words
+from torchlint.analysis.values import Value, resolve
+
+if TYPE_CHECKING:
+    from torchlint.analysis import FileFacts
+
+EVAL_FUNCTION_WORDS = frozenset({
+    "val", "valid", "validate", "validation", "eval", "evaluate", "evaluation", "test", "testing",
+    "predict", "prediction", "infer", "inference",
+})
+EVAL_LOADER = re.compile(
+    r"(^|_)(val|valid|validation|test|testing|eval|evaluation|dev)_?(loader|dataloader|dl|data|dataset|ds|set|batches|iter)s?($|_)"
+    r"|(^|_)(loader|dataloader|dl)_?(val|valid|test|eval)($|_)"
+)
+MODEL_WORDS = frozenset({
+    "model", "net", "network", "classifier", "encoder", "decoder", "backbone", "generator",
+    "discriminator", "teacher", "student", "critic", "actor", "policy",
+})
+# Loaders that return a model already in eval mode.
+LOADED_IN_EVAL_MODE = ("from_pretrained", "torch.jit.load")
+
+
+@dataclass(eq=False)
+class EvalScope:
+    kind: str  # "no_grad", "function" or "loader_loop"
+    node: Union[cst.With, cst.FunctionDef, cst.For]
+    scope: Scope  # the function the evaluation code runs in
+    start: int
+    end: int
+
+    def contains(self, index: int) -> bool:
+        return self.start <= index <= self.end
+
+
+def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
+    found = []
+    for scope in facts.walk.scopes:
+        if facts.is_framework_driven(scope.enclosing_class):
+            continue
+        if isinstance(scope.node, cst.FunctionDef) and (_named_for_evaluation(scope.name) or _grad_disabled_by_decorator(facts, scope)):
+            found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
+        for site in scope.withs:
+            if any(_disables_grad(facts, item.item) for item in site.node.items):
+                found.append(EvalScope("no_grad", site.node, scope, site.index, site.end))
+        for site in scope.loops:
+            if isinstance(site.node, cst.For) and _iterates_eval_loader(site.node.iter):
+                found.append(EvalScope("loader_loop", site.node, scope, site.index, site.end))
+    return found
+
+
+def model_calls(facts: "FileFacts", eval_scope: EvalScope) -> list[CallSite]:
+    """Calls in the scope that run a mode-sensitive model (or one we cannot see into)."""
+    return [
+        site for site in eval_scope.scope.calls
+        if eval_scope.contains(site.index) and _calls_model(facts, site)
+    ]
+
+
+def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> str:
+    """The mode a model call runs in, as far as the file shows.
+
+    "eval": an eval switch reaches it. "deliberate": the evaluation code itself chose train mode
+    (MC dropout). "train": the last switch before it, outside the evaluation code, was train().
+    "none": no switch reaches it, and a fresh model is in train mode.
+    """
+    switches = [event for event in facts.events_of(site.scope) if event.kind in (EVAL, TRAIN) and event.index < site.index]
+    if switches:
+        last = switches[-1]
+        if last.kind == EVAL:
+            return "eval"
+        return "deliberate" if eval_scope.contains(last.index) else "train"
+    owner = site.scope.enclosing_class
+    if owner is not None and any(
+        event.kind == EVAL for method in owner.methods.values() for event in facts.events_of(method)
+    ):
+        return "eval"  # set up elsewhere in the class (``self.model.eval()`` in __init__, say)
+    caller_modes = [_mode_at_caller(facts, caller, depth=1) for caller in _callers(facts, site.scope)]
+    if any(mode in ("eval", "deliberate") for mode in caller_modes):
+        return "eval"
+    return "train" if "train" in caller_modes else "none"
+
+
+def _mode_at_caller(facts: "FileFacts", caller: CallSite, depth: int) -> str:
+    switches = [event for event in facts.events_of(caller.scope) if event.kind in (EVAL, TRAIN) and event.index < caller.index]
+    if switches:
+        return "eval" if switches[-1].kind == EVAL else "train"
+    if depth >= 3:
+        return "none"
+    modes = [_mode_at_caller(facts, outer, depth + 1) for outer in _callers(facts, caller.scope)]
+    if "eval" in modes:
+        return "eval"
+    return "train" if "train" in modes else "none"
+
+
+def _callers(facts: "FileFacts", function: Scope) -> list[CallSite]:
+    if not isinstance(function.node, cst.FunctionDef):
+        return []
+    return [site for site in facts.walk.calls if facts.local_function(site.node.func, site.scope) is function]
+
+
+def _named_for_evaluation(name: str) -> bool:
+    # pytest's test functions test code; they are not evaluation loops
+    if name.startswith("test_") or name == "test":
+        return False
+    return bool(EVAL_FUNCTION_WORDS.intersection(name_words(name)))
+
+
+def _grad_disabled_by_decorator(facts: "FileFacts", scope: Scope) -> bool:
+    for decorator in scope.decorators:
+        target = decorator.decorator
+        if isinstance(target, cst.Call):
+            target = target.func
+        if facts.qualified_name(target) in torch_api.GRAD_DISABLING:
+            return True
+    return False
+
+
+def _disables_grad(facts: "FileFacts", expr: cst.BaseExpression) -> bool:
+    if not isinstance(expr, cst.Call):
+        return False
+    qualified = facts.qualified_name(expr.func)
+    if qualified in torch_api.GRAD_DISABLING:
+        return True
+    if qualified in torch_api.GRAD_MODE_SETTER:
+        mode = call_argument(expr, 0, "mode")
+        return isinstance(mode, cst.Name) and mode.value == "False"
+    return False
+
+
+def _iterates_eval_loader(iterable: cst.BaseExpression) -> bool:
+    candidates = [iterable]
+    if isinstance(iterable, cst.Call):  # enumerate(val_loader), tqdm(test_loader, ...)
+        candidates += [arg.value for arg in iterable.args if arg.keyword is None]
+    for candidate in candidates:
+        name = dotted_name(candidate)
+        if name and EVAL_LOADER.search(name.rsplit(".", 1)[-1].lower()):
+            return True
+    return False
+
+
+def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
+    func = site.node.func
+    name = dotted_name(func)
+    if name is None or name == "self" or facts.local_function(func, site.scope) is not None:
+        return False
+    if facts.qualified_name(func) is not None:
+        return False  # a library function, not a model instance
+    built, call = constructor(facts, Value(func, site.scope, site.index))
+    if call is not None:
+        if any(marker in (built or "") or (isinstance(call.func, cst.Attribute) and call.func.attr.value == marker) for marker in LOADED_IN_EVAL_MODE):
+            return False
+        local = facts.classes_by_name.get(call.func.value) if isinstance(call.func, cst.Name) else None
+        if local is not None:
+            return facts.is_module_class(local) and facts.mode_sensitivity(local) is not False
+        if built is not None and built.startswith("torch.nn."):
+            if built in torch_api.SEQUENTIAL:
+                return any(
+                    isinstance(arg.value, cst.Call) and facts.constructed_sensitivity(arg.value.func)
+                    for arg in call.args
+                )
+            return torch_api.torch_nn_class(built) in torch_api.MODE_SENSITIVE_LAYERS
+    words = name_words(name.rsplit(".", 1)[-1])
+    return any(word in MODEL_WORDS or word.endswith("net") for word in words)

@@ -1,0 +1,175 @@
+"""Training events in program order: backward, optimizer step, gradient clearing, mode switches.
+
+Calls to functions defined in the same file (``train_one_epoch(model)``, ``self.evaluate()``,
+the closure handed to ``optimizer.step(closure)``) are expanded in place, so a loop that clears
+gradients or switches modes through a helper is seen doing so. An expanded event keeps the call
+in the loop's own body as its ``anchor``: that is where a finding about the loop points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Optional
+
+import libcst as cst
+
+from torchlint.analysis import torch_api
+from torchlint.analysis.facts import BlockSite, CallSite, GradClear, Scope
+from torchlint.analysis.flows import call_argument, constructor
+from torchlint.analysis.names import dotted_name, name_words
+from torchlint.analysis.values import Value, binding_before, resolve, self_attribute_binding
+
+if TYPE_CHECKING:
+    from torchlint.analysis import FileFacts
+
+BACKWARD, STEP, ZERO_GRAD, EVAL, TRAIN = "backward", "step", "zero_grad", "eval", "train"
+OPTIMIZER_FACTORIES = frozenset({"optimizers", "optimizer", "get_optimizer", "build_optimizer", "create_optimizer", "configure_optimizers"})
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    receiver: Optional[str]  # ``optimizer``, ``self.model``; None when unknown (``p.grad = None``)
+    node: cst.CSTNode  # the call (or assignment target) that performs the event
+    anchor: cst.CSTNode  # the node in the analysed scope: ``node`` itself or the helper call leading to it
+    index: int  # the anchor's position in program order
+
+
+@dataclass(eq=False)
+class TrainingLoop:
+    """A loop that runs backward() and steps an optimizer, with its events."""
+
+    site: BlockSite
+    events: list[Event]
+
+    @property
+    def optimizers(self) -> list[str]:
+        return sorted({event.receiver for event in self.events if event.kind == STEP and event.receiver})
+
+
+def scope_events(facts: "FileFacts", scope: Scope) -> list[Event]:
+    items: list = sorted([*scope.calls, *scope.grad_clears], key=lambda item: item.index)
+    result: list[Event] = []
+    for item in items:
+        if isinstance(item, GradClear):
+            result.append(Event(ZERO_GRAD, None, item.node, item.node, item.index))
+        else:
+            result.extend(call_events(facts, item))
+    return result
+
+
+def call_events(facts: "FileFacts", site: CallSite) -> list[Event]:
+    call, func = site.node, site.node.func
+
+    def event(kind: str, receiver: Optional[str]) -> list[Event]:
+        return [Event(kind, receiver, call, call, site.index)]
+
+    if isinstance(func, cst.Attribute):
+        attr = func.attr.value
+        receiver = dotted_name(func.value)
+        if attr in ("backward", "manual_backward"):
+            return event(BACKWARD, receiver)
+        if attr == "zero_grad":
+            return event(ZERO_GRAD, receiver)
+        if attr == "zero_" and receiver and (receiver.endswith(".grad") or ".grad." in receiver):
+            return event(ZERO_GRAD, None)
+        if attr == "step":
+            if is_grad_scaler(facts, func.value, site):
+                stepped = call_argument(call, 0, "optimizer")
+                return event(STEP, dotted_name(stepped) if stepped is not None else None)
+            if is_optimizer(facts, func.value, site):
+                closure = call_argument(call, 0, "closure")
+                before = expand(facts, closure, site) if closure is not None else []
+                return before + event(STEP, receiver)
+        if attr == "eval" and not call.args:
+            return event(EVAL, receiver)
+        if attr == "train":
+            mode = call_argument(call, 0, "mode")
+            if mode is None or (isinstance(mode, cst.Name) and mode.value == "True"):
+                return event(TRAIN, receiver)
+            if isinstance(mode, cst.Name) and mode.value == "False":
+                return event(EVAL, receiver)
+            return []
+    if facts.qualified_name(func) == "torch.autograd.backward":
+        return event(BACKWARD, None)
+    return expand(facts, func, site)
+
+
+def expand(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> list[Event]:
+    """The events of a local function called (or handed over as a closure) at ``site``.
+
+    ``facts.events_of`` is memoised with an empty provisional answer, which ends recursion.
+    """
+    function = facts.local_function(callee, site.scope)
+    if function is None or function is site.scope:
+        return []
+    return [replace(event, anchor=site.node, index=site.index) for event in facts.events_of(function)]
+
+
+def is_grad_scaler(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSite) -> bool:
+    built, _ = constructor(facts, Value(receiver, site.scope, site.index))
+    if built is not None:
+        return built in torch_api.GRAD_SCALERS
+    name = dotted_name(receiver)
+    return bool(name) and "scaler" in name.rsplit(".", 1)[-1].lower()
+
+
+def is_optimizer(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSite) -> bool:
+    resolved = resolve(Value(receiver, site.scope, site.index))
+    if isinstance(resolved.expr, cst.Call):
+        built = facts.qualified_name(resolved.expr.func)
+        if built is not None:
+            return torch_api.is_optimizer_class(built)
+        func = resolved.expr.func
+        called = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        if called in OPTIMIZER_FACTORIES:
+            return True
+    name = dotted_name(resolved.expr) or dotted_name(receiver)
+    if not name:
+        return False
+    words = name_words(name.rsplit(".", 1)[-1])
+    # ``optimizer``, ``opt``, ``optG``, ``g_optim``; never a scheduler, an environment or a trainer
+    return any(word == "opt" or word.startswith("optim") for word in words) and not any("sched" in word for word in words)
+
+
+def optimizer_model(facts: "FileFacts", optimizer: str, scope: Scope) -> Optional[str]:
+    """The model whose parameters an optimizer was built over (``SGD(model.parameters())``)."""
+    if optimizer.startswith("self.") and optimizer.count(".") == 1:
+        bound = self_attribute_binding(scope, optimizer[5:])
+    elif "." not in optimizer:
+        bound = binding_before(scope, optimizer, scope.end + 1)
+    else:
+        bound = None
+    if bound is None:
+        return None
+    bound = resolve(bound)
+    if not isinstance(bound.expr, cst.Call) or not torch_api.is_optimizer_class(facts.qualified_name(bound.expr.func)):
+        return None
+    params = call_argument(bound.expr, 0, "params")
+    owners = _parameter_owners(params) if params is not None else set()
+    return owners.pop() if len(owners) == 1 else None
+
+
+def _parameter_owners(expr: cst.CSTNode) -> set[str]:
+    """``model`` in ``model.parameters()``, searched within one (small) argument expression."""
+    owners: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in ("parameters", "named_parameters"):
+            owner = dotted_name(node.func.value)
+            if owner:
+                owners.add(owner)
+        stack.extend(node.children)
+    return owners
+
+
+def training_loops(facts: "FileFacts") -> list[TrainingLoop]:
+    loops = []
+    for scope in facts.walk.scopes:
+        for site in scope.loops:
+            events = facts.events_in_loop(site)
+            kinds = {event.kind for event in events}
+            if BACKWARD in kinds and STEP in kinds:
+                loops.append(TrainingLoop(site, events))
+    return loops

@@ -1,0 +1,324 @@
+"""The one walk over a file's tree and the raw facts it records.
+
+The walk is read-only and hand-rolled rather than a libcst visitor: a libcst visitor rebuilds
+every node it passes, which costs as much as the parse itself, while this walk only reads the
+fields that can hold code (whitespace and punctuation are skipped). It records what the semantic
+queries need (imports, classes, functions, bindings, calls, loops and ``with`` blocks, each with
+its enclosing scope and blocks) and the nodes the selected rules subscribed to. Derived facts
+(training loops, evaluation scopes, ...) are computed lazily from these records, never by
+walking the tree again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Union
+
+import libcst as cst
+
+from torchlint.analysis.names import ImportTable
+
+Block = Union[cst.For, cst.While, cst.With, cst.If, cst.Try]
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    node: cst.ClassDef
+    name: str
+    scope: "Scope"  # where the class is defined
+    methods: dict[str, "Scope"] = field(default_factory=dict)
+    # ``self.<attr> = value`` anywhere in the class's methods, in program order
+    self_bindings: dict[str, list[tuple[int, cst.BaseExpression, "Scope"]]] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Scope:
+    """A function, or the module itself (name ``<module>``)."""
+
+    node: Union[cst.Module, cst.FunctionDef]
+    name: str
+    parent: Optional["Scope"]
+    class_info: Optional[ClassInfo]  # set for methods defined directly in a class body
+    start: int = 0
+    end: int = 0
+    bindings: dict[str, list[tuple[int, Optional[cst.BaseExpression]]]] = field(default_factory=dict)
+    calls: list["CallSite"] = field(default_factory=list)
+    grad_clears: list["GradClear"] = field(default_factory=list)
+    returns: list[tuple[int, Optional[cst.BaseExpression]]] = field(default_factory=list)
+    functions: dict[str, "Scope"] = field(default_factory=dict)
+    loops: list["BlockSite"] = field(default_factory=list)
+    withs: list["BlockSite"] = field(default_factory=list)
+
+    @property
+    def enclosing_class(self) -> Optional[ClassInfo]:
+        scope: Optional[Scope] = self
+        while scope is not None:
+            if scope.class_info is not None:
+                return scope.class_info
+            scope = scope.parent
+        return None
+
+    @property
+    def decorators(self) -> tuple[cst.Decorator, ...]:
+        return tuple(self.node.decorators) if isinstance(self.node, cst.FunctionDef) else ()
+
+
+@dataclass(eq=False)
+class CallSite:
+    node: cst.Call
+    index: int  # position in program order
+    scope: Scope
+    blocks: tuple[cst.CSTNode, ...]  # enclosing loops, with, if and try blocks inside the scope, outermost first
+    assigned_to_self: bool = False  # the value of ``self.x = <call>``
+
+
+@dataclass(eq=False)
+class GradClear:
+    """``p.grad = None``: clearing gradients by assignment."""
+
+    node: cst.CSTNode
+    index: int
+    scope: Scope
+    blocks: tuple[cst.CSTNode, ...]
+
+
+@dataclass(eq=False)
+class BlockSite:
+    node: Union[cst.For, cst.While, cst.With]
+    index: int
+    end: int
+    scope: Scope
+    blocks: tuple[cst.CSTNode, ...]  # the blocks enclosing this one
+
+
+# Fields that never hold code. Skipping them is what makes the walk cheap.
+_NOT_CODE = {
+    "lpar", "rpar", "comma", "semicolon", "colon", "header", "footer", "leading_lines",
+    "lines_after_decorators", "equal", "dot", "lbracket", "rbracket", "lbrace", "rbrace",
+    "newline", "first_colon", "second_colon", "star", "asynchronous", "default_indent",
+    "default_newline", "encoding", "has_trailing_newline", "indent", "trailing_whitespace",
+    "empty_lines", "comment", "relative", "operator", "arrow", "separator",
+}
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(node_type: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(node_type)
+    if fields is None:
+        fields = tuple(
+            f.name for f in dataclasses.fields(node_type) if f.name not in _NOT_CODE and not f.name.startswith("whitespace")
+        )
+        _CHILD_FIELDS[node_type] = fields
+    return fields
+
+
+class FileWalk:
+    """Walks a module once and fills in the records above."""
+
+    def __init__(self, module: cst.Module, wanted_types: Iterable[type] = ()) -> None:
+        self.module = module
+        self.imports = ImportTable()
+        self.classes: list[ClassInfo] = []
+        self.class_by_node: dict[cst.ClassDef, ClassInfo] = {}
+        self.scopes: list[Scope] = []
+        self.calls: list[CallSite] = []
+        self.call_by_node: dict[cst.Call, CallSite] = {}
+        self.block_by_node: dict[cst.CSTNode, BlockSite] = {}
+        self.scope_by_node: dict[cst.CSTNode, Scope] = {}
+        self.nodes_by_type: dict[type, list[cst.CSTNode]] = {t: [] for t in wanted_types}
+        self._index = 0
+        self._values_assigned_to_self: set[cst.CSTNode] = set()
+        self._blocks: list[cst.CSTNode] = []
+        self._class_stack: list[Optional[ClassInfo]] = [None]
+        self.module_scope = self._new_scope(module, "<module>", None, None)
+        self._scope = self.module_scope
+        if cst.Module in self.nodes_by_type:
+            self.nodes_by_type[cst.Module].append(module)
+        self._walk_children(module)
+        self.module_scope.end = self._index
+
+    # -- the walk --------------------------------------------------------------------------
+
+    def _walk(self, node: cst.CSTNode) -> None:
+        self._index += 1
+        node_type = type(node)
+        subscribed = self.nodes_by_type.get(node_type)
+        if subscribed is not None:
+            subscribed.append(node)
+        handler = _HANDLERS.get(node_type)
+        if handler is None:
+            self._walk_children(node)
+        else:
+            handler(self, node)
+
+    def _walk_children(self, node: cst.CSTNode) -> None:
+        walk = self._walk
+        for name in _child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                walk(value)
+            elif isinstance(value, (tuple, list)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode):
+                        walk(item)
+
+    def _new_scope(self, node, name, parent, class_info) -> Scope:
+        scope = Scope(node=node, name=name, parent=parent, class_info=class_info, start=self._index)
+        self.scopes.append(scope)
+        self.scope_by_node[node] = scope
+        return scope
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _on_import(self, node: cst.Import) -> None:
+        self.imports.add_import(node)
+
+    def _on_import_from(self, node: cst.ImportFrom) -> None:
+        self.imports.add_import_from(node)
+
+    def _on_class(self, node: cst.ClassDef) -> None:
+        info = ClassInfo(node=node, name=node.name.value, scope=self._scope)
+        self.classes.append(info)
+        self.class_by_node[node] = info
+        for decorator in node.decorators:
+            self._walk(decorator)
+        for base in node.bases:
+            self._walk(base)
+        self._class_stack.append(info)
+        saved_blocks, self._blocks = self._blocks, []
+        self._walk(node.body)
+        self._blocks = saved_blocks
+        self._class_stack.pop()
+
+    def _on_function(self, node: cst.FunctionDef) -> None:
+        class_info = self._class_stack[-1]
+        for decorator in node.decorators:
+            self._walk(decorator)
+        self._walk(node.params)
+        scope = self._new_scope(node, node.name.value, self._scope, class_info)
+        if class_info is not None:
+            class_info.methods[scope.name] = scope
+        else:
+            self._scope.functions[scope.name] = scope
+        self._bind(node.name.value, None)
+        saved = self._scope, self._blocks
+        self._scope, self._blocks = scope, []
+        self._class_stack.append(None)
+        self._walk(node.body)
+        self._class_stack.pop()
+        scope.end = self._index
+        self._scope, self._blocks = saved
+
+    def _on_lambda(self, node: cst.Lambda) -> None:
+        # A lambda's body does not run where it is written; its calls are not events here.
+        return
+
+    def _on_call(self, node: cst.Call) -> None:
+        site = CallSite(node=node, index=self._index, scope=self._scope, blocks=tuple(self._blocks),
+                        assigned_to_self=node in self._values_assigned_to_self)
+        self.calls.append(site)
+        self.call_by_node[node] = site
+        self._scope.calls.append(site)
+        self._walk_children(node)
+
+    def _on_block(self, node) -> None:
+        site = BlockSite(node=node, index=self._index, end=0, scope=self._scope, blocks=tuple(self._blocks))
+        self.block_by_node[node] = site
+        if isinstance(node, (cst.For, cst.While)):
+            self._scope.loops.append(site)
+        elif isinstance(node, cst.With):
+            self._scope.withs.append(site)
+        if isinstance(node, cst.For):
+            # the iterable is evaluated once, outside the loop
+            self._walk(node.iter)
+            self._bind_target(node.target)
+        self._blocks.append(node)
+        for name in _child_fields(type(node)):
+            if isinstance(node, cst.For) and name == "iter":
+                continue
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                self._walk(value)
+            elif isinstance(value, (tuple, list)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode):
+                        self._walk(item)
+        self._blocks.pop()
+        site.end = self._index
+
+    def _on_if_or_try(self, node) -> None:
+        self._blocks.append(node)
+        self._walk_children(node)
+        self._blocks.pop()
+
+    def _on_assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._record_target(target.target, node.value)
+        self._walk_children(node)
+
+    def _on_ann_assign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._record_target(node.target, node.value)
+        self._walk_children(node)
+
+    def _on_aug_assign(self, node: cst.AugAssign) -> None:
+        self._bind_target(node.target)
+        self._walk_children(node)
+
+    def _on_named_expr(self, node: cst.NamedExpr) -> None:
+        self._record_target(node.target, node.value)
+        self._walk_children(node)
+
+    def _on_return(self, node: cst.Return) -> None:
+        self._scope.returns.append((self._index, node.value))
+        self._walk_children(node)
+
+    # -- bindings ----------------------------------------------------------------------------
+
+    def _bind(self, name: str, value: Optional[cst.BaseExpression]) -> None:
+        self._scope.bindings.setdefault(name, []).append((self._index, value))
+
+    def _bind_target(self, target: cst.CSTNode) -> None:
+        """A binding whose value we do not follow (loop variables, unpacking, ``+=``)."""
+        if isinstance(target, cst.Name):
+            self._bind(target.value, None)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind_target(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value)
+
+    def _record_target(self, target: cst.CSTNode, value: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self._bind(target.value, value)
+        elif isinstance(target, cst.Attribute):
+            if target.attr.value == "grad" and isinstance(value, cst.Name) and value.value == "None":
+                self._scope.grad_clears.append(GradClear(target, self._index, self._scope, tuple(self._blocks)))
+            elif isinstance(target.value, cst.Name) and target.value.value == "self":
+                owner = self._scope.enclosing_class
+                if owner is not None:
+                    owner.self_bindings.setdefault(target.attr.value, []).append((self._index, value, self._scope))
+                    self._values_assigned_to_self.add(value)
+        else:
+            self._bind_target(target)
+
+
+_HANDLERS = {
+    cst.Import: FileWalk._on_import,
+    cst.ImportFrom: FileWalk._on_import_from,
+    cst.ClassDef: FileWalk._on_class,
+    cst.FunctionDef: FileWalk._on_function,
+    cst.Lambda: FileWalk._on_lambda,
+    cst.Call: FileWalk._on_call,
+    cst.For: FileWalk._on_block,
+    cst.While: FileWalk._on_block,
+    cst.With: FileWalk._on_block,
+    cst.If: FileWalk._on_if_or_try,
+    cst.Try: FileWalk._on_if_or_try,
+    cst.Assign: FileWalk._on_assign,
+    cst.AnnAssign: FileWalk._on_ann_assign,
+    cst.AugAssign: FileWalk._on_aug_assign,
+    cst.NamedExpr: FileWalk._on_named_expr,
+    cst.Return: FileWalk._on_return,
+}

@@ -1,0 +1,111 @@
+"""Where softmax outputs flow: into a cross-entropy loss, out of a model's ``forward``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import libcst as cst
+
+from torchlint.analysis import torch_api
+from torchlint.analysis.facts import CallSite, ClassInfo
+from torchlint.analysis.modules import local_class
+from torchlint.analysis.values import Value, resolve
+
+if TYPE_CHECKING:
+    from torchlint.analysis import FileFacts
+
+# Tensor methods that reshape or move a tensor without changing what its values mean.
+VALUE_PRESERVING_METHODS = frozenset({
+    "view", "reshape", "flatten", "squeeze", "unsqueeze", "float", "double", "half", "bfloat16",
+    "to", "contiguous", "permute", "transpose", "cpu", "cuda", "clone",
+})
+
+
+def call_argument(call: cst.Call, position: int, keyword: str) -> Optional[cst.BaseExpression]:
+    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    return positional[position].value if len(positional) > position else None
+
+
+def constructor(facts: "FileFacts", value: Value) -> tuple[Optional[str], Optional[cst.Call]]:
+    """If ``value`` resolves to a constructor call, its qualified name and the call."""
+    resolved = resolve(value)
+    if isinstance(resolved.expr, cst.Call):
+        return facts.qualified_name(resolved.expr.func), resolved.expr
+    return None, None
+
+
+def cross_entropy_input(facts: "FileFacts", site: CallSite) -> Optional[cst.BaseExpression]:
+    """The ``input`` argument when ``site`` computes a cross-entropy loss, else None."""
+    call = site.node
+    if facts.qualified_name(call.func) in torch_api.CROSS_ENTROPY_FUNCTIONS:
+        return call_argument(call, 0, "input")
+    if isinstance(call.func, cst.Call):
+        built = facts.qualified_name(call.func.func)
+    else:
+        built, _ = constructor(facts, Value(call.func, site.scope, site.index))
+    if built in torch_api.CROSS_ENTROPY_MODULES:
+        return call_argument(call, 0, "input")
+    return None
+
+
+def is_softmax_output(facts: "FileFacts", value: Value, depth: int = 0) -> bool:
+    if depth > 12:
+        return False
+    value = resolve(value)
+    expr = value.expr
+    if isinstance(expr, cst.Subscript):
+        return is_softmax_output(facts, Value(expr.value, value.scope, value.index), depth + 1)
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    qualified = facts.qualified_name(func)
+    if qualified in torch_api.SOFTMAX_FUNCTIONS:
+        return True
+    if qualified is None and isinstance(func, cst.Attribute):
+        receiver = Value(func.value, value.scope, value.index)
+        if func.attr.value == "softmax" and not _is_self_attribute(func):
+            return True  # the tensor method ``logits.softmax(dim=-1)``
+        if func.attr.value in VALUE_PRESERVING_METHODS:
+            return is_softmax_output(facts, receiver, depth + 1)
+    return produces_softmax(facts, Value(func, value.scope, value.index), depth + 1)
+
+
+def produces_softmax(facts: "FileFacts", callee: Value, depth: int = 0) -> bool:
+    """Whether calling ``callee`` returns a softmax: an nn.Softmax, a Sequential ending in one,
+    or an instance of a local model whose ``forward`` returns one (``self`` included)."""
+    if isinstance(callee.expr, cst.Name) and callee.expr.value == "self":
+        owner = callee.scope.enclosing_class
+        return owner is not None and facts.forward_returns_softmax(owner)
+    if isinstance(callee.expr, cst.Call):  # ``nn.Softmax(dim=1)(x)``
+        built, call = facts.qualified_name(callee.expr.func), callee.expr
+    else:
+        built, call = constructor(facts, callee)
+    if call is None:
+        return False
+    if built in torch_api.SOFTMAX_MODULES:
+        return True
+    if built in torch_api.SEQUENTIAL:
+        layers = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+        return bool(layers) and isinstance(layers[-1], cst.Call) and facts.qualified_name(layers[-1].func) in torch_api.SOFTMAX_MODULES
+    model_class = local_class(facts, call.func)
+    return model_class is not None and facts.forward_returns_softmax(model_class)
+
+
+def forward_returns_softmax(facts: "FileFacts", info: ClassInfo) -> bool:
+    """Every value ``forward`` returns is a softmax (a model that returns probabilities only in
+    eval mode, say, is not this)."""
+    if not facts.is_module_class(info) or "forward" not in info.methods:
+        return False
+    forward = info.methods["forward"]
+    returns = forward.returns
+    return bool(returns) and all(
+        value is not None and is_softmax_output(facts, Value(value, forward, index)) for index, value in returns
+    )
+
+
+def _is_self_attribute(func: cst.Attribute) -> bool:
+    # ``self.softmax(x)`` is whatever was stored there; produces_softmax decides
+    return isinstance(func.value, cst.Name) and func.value.value == "self"

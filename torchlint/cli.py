@@ -1,0 +1,132 @@
+"""The command line: argument parsing, output and exit codes. No analysis happens here.
+
+Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+from torchlint import __version__, registry
+from torchlint.config import Config, ConfigError, find_pyproject, load_config
+from torchlint.engine import lint_paths
+from torchlint.reporters import REPORTERS
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit 2 itself; keep one place for exit codes
+        raise UsageError(message)
+
+
+def _codes(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="torchlint",
+        description="Find the silent mistakes of PyTorch training code.",
+        epilog="Subcommands: 'torchlint rules' lists every rule. "
+        "Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.",
+    )
+    parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories to lint (default: .)")
+    parser.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable, replacing the configured set (TL, TL3, TL301)")
+    parser.add_argument("--extend-select", type=_codes, default=[], metavar="CODES", help="codes or prefixes to enable in addition")
+    parser.add_argument("--ignore", type=_codes, default=[], metavar="CODES", help="codes or prefixes to disable")
+    parser.add_argument("--config", metavar="PYPROJECT", help="use this pyproject.toml instead of the nearest one")
+    parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
+    parser.add_argument("--quiet", action="store_true", help="print findings only, no summary line")
+    parser.add_argument("--version", action="version", version=f"torchlint {__version__}")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[argv[0]](argv[1:])
+        return _lint(argv)
+    except UsageError as error:
+        print(f"torchlint: error: {error}", file=sys.stderr)
+        print("usage: torchlint [PATH ...] [options]; see 'torchlint --help'", file=sys.stderr)
+        return EXIT_ERROR
+    except (ConfigError, registry.UnknownCodeError) as error:
+        print(f"torchlint: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+    except Exception as error:  # never a traceback for the user; say what broke and where to report it
+        print(f"torchlint: internal error: {type(error).__name__}: {error} (please report this)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _lint(argv: list[str]) -> int:
+    options = build_parser().parse_args(argv)
+    if options.jobs is not None and options.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    config = _load_config(options)
+    config = config.with_overrides(select=options.select, extend_select=options.extend_select, ignore=options.ignore)
+    result = lint_paths(options.paths, config, jobs=options.jobs)
+
+    for message in result.errors:
+        print(f"torchlint: {message}", file=sys.stderr)
+    sys.stdout.write(REPORTERS[options.format](result.findings))
+    if options.format == "text" and not options.quiet:
+        count = len(result.findings)
+        files = result.files_checked
+        summary = f"Found {count} problem{'s' if count != 1 else ''}" if count else "All checks passed"
+        print(f"{summary} ({files} file{'s' if files != 1 else ''} checked).", file=sys.stderr if not count else sys.stdout)
+
+    if any(message.startswith("error:") for message in result.errors):
+        return EXIT_ERROR
+    if result.findings and not options.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _load_config(options) -> Config:
+    if options.isolated:
+        return Config()
+    if options.config:
+        if not os.path.isfile(options.config):
+            raise ConfigError(f"{options.config}: no such configuration file")
+        from pathlib import Path
+
+        return load_config(Path(options.config))
+    return load_config(find_pyproject(os.getcwd()))
+
+
+def _list_rules(argv: list[str]) -> int:
+    if argv and argv != ["--format", "json"]:
+        raise UsageError(f"'torchlint rules' takes no arguments but '--format json', got {' '.join(argv)}")
+    rows = [(rule.CODE, rule.NAME, rule.summary(), rule.DEFAULT_ENABLED) for rule in registry.all_rules()]
+    if argv:
+        import json
+
+        print(json.dumps([{"code": c, "name": n, "summary": s, "default": d} for c, n, s, d in rows], indent=2))
+        return EXIT_CLEAN
+    width = max(len(name) for _, name, _, _ in rows)
+    for code, name, summary, default in rows:
+        marker = "" if default else "  (off by default)"
+        print(f"{code}  {name.ljust(width)}  {summary}{marker}")
+    return EXIT_CLEAN
+
+
+# ``torchlint <name> ...``: each takes the remaining arguments and returns an exit code.
+SUBCOMMANDS = {
+    "rules": _list_rules,
+}

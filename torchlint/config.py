@@ -1,0 +1,166 @@
+"""Configuration: ``[tool.torchlint]`` in the nearest pyproject.toml, overridden by the command line.
+
+Keys (the words ruff users know): ``select``, ``extend-select``, ``ignore``, ``per-file-ignores``
+(a table of glob -> codes, globs relative to the pyproject.toml), ``exclude`` (globs of paths not to
+lint when discovering files) and ``extend-exclude``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Optional, Sequence
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from torchlint import registry
+
+DEFAULT_EXCLUDE = (
+    ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", ".env", "__pycache__",
+    "build", "dist", "node_modules", "site-packages", ".mypy_cache", ".pytest_cache",
+    ".ruff_cache", ".eggs", "*.egg-info", ".ipynb_checkpoints",
+)
+KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude"}
+
+
+class ConfigError(Exception):
+    """A configuration the user must correct; reported as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Config:
+    select: Optional[tuple[str, ...]] = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    root: str = "."  # the directory of the pyproject.toml the globs are relative to
+    source: Optional[str] = None  # that pyproject.toml, when there is one
+
+    def with_overrides(self, select=None, extend_select=None, ignore=None) -> "Config":
+        """Command-line options: --select replaces, --extend-select and --ignore add."""
+        changed = self
+        if select is not None:
+            changed = replace(changed, select=tuple(select))
+        if extend_select:
+            changed = replace(changed, extend_select=changed.extend_select + tuple(extend_select))
+        if ignore:
+            changed = replace(changed, ignore=changed.ignore + tuple(ignore))
+        registry.check_selectors([*(changed.select or ()), *changed.extend_select, *changed.ignore])
+        return changed
+
+    def is_excluded(self, path: str) -> bool:
+        name = os.path.basename(path)
+        relative = _relative_posix(path, self.root)
+        for pattern in (*self.exclude, *self.extend_exclude):
+            if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, pattern.rstrip("/") + "/*"):
+                return True
+        return False
+
+    def codes_ignored_for(self, path: str) -> tuple[str, ...]:
+        relative = _relative_posix(path, self.root)
+        ignored: list[str] = []
+        for pattern, codes in self.per_file_ignores:
+            if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(os.path.basename(path), pattern):
+                ignored.extend(codes)
+        return tuple(ignored)
+
+    def is_code_enabled(self, code: str, name: str, default_enabled: bool, path: Optional[str] = None) -> bool:
+        ignore = self.ignore + (self.codes_ignored_for(path) if path else ())
+        return registry.is_selected(code, name, default_enabled, self.select, self.extend_select, ignore)
+
+
+def _relative_posix(path: str, root: str) -> str:
+    try:
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    except ValueError:  # another drive on Windows
+        relative = path
+    return PurePosixPath(Path(relative)).as_posix()
+
+
+def find_pyproject(start: str) -> Optional[Path]:
+    """The nearest pyproject.toml at or above ``start`` that has a [tool.torchlint] table.
+
+    A pyproject.toml that cannot be parsed stops the search with an error: we cannot tell
+    whether it configures torchlint, and guessing would lint with the wrong settings.
+    """
+    directory = Path(start).resolve()
+    if directory.is_file():
+        directory = directory.parent
+    for candidate_dir in (directory, *directory.parents):
+        candidate = candidate_dir / "pyproject.toml"
+        if candidate.is_file():
+            data = _read_toml(candidate)
+            if "torchlint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def load_config(pyproject: Optional[Path]) -> Config:
+    if pyproject is None:
+        return Config()
+    table = _read_toml(pyproject).get("tool", {}).get("torchlint", {})
+    where = f"{pyproject}: [tool.torchlint]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(table) - KNOWN_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(KNOWN_KEYS))})")
+
+    def codes(key: str) -> Optional[tuple[str, ...]]:
+        if key not in table:
+            return None
+        value = table[key]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{where}: {key} must be a list of rule codes, such as [\"TL3\"]")
+        try:
+            registry.check_selectors(value)
+        except registry.UnknownCodeError as error:
+            raise ConfigError(f"{where}: {key}: {error}") from None
+        return tuple(value)
+
+    def globs(key: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{where}: {key} must be a list of glob patterns")
+        return tuple(value)
+
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict):
+        raise ConfigError(f"{where}: per-file-ignores must be a table of \"glob\" = [codes]")
+    per_file_ignores = []
+    for pattern, value in per_file.items():
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{where}: per-file-ignores.{pattern!r} must be a list of rule codes")
+        try:
+            registry.check_selectors(value)
+        except registry.UnknownCodeError as error:
+            raise ConfigError(f"{where}: per-file-ignores: {error}") from None
+        per_file_ignores.append((pattern, tuple(value)))
+
+    return Config(
+        select=codes("select"),
+        extend_select=codes("extend-select") or (),
+        ignore=codes("ignore") or (),
+        per_file_ignores=tuple(per_file_ignores),
+        exclude=globs("exclude") if "exclude" in table else DEFAULT_EXCLUDE,
+        extend_exclude=globs("extend-exclude"),
+        root=str(pyproject.parent),
+        source=str(pyproject),
+    )

@@ -1,0 +1,200 @@
+"""Discover files, read and parse each once, build its facts, run the selected rules on them.
+
+The engine knows nothing about any particular rule: it asks the registry for them, gives each
+the file's facts and dispatches the nodes each rule subscribed to (its ``visit_<Node>`` methods)
+after the one walk that builds the facts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tokenize
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from torchlint import registry
+from torchlint.analysis import FileFacts
+from torchlint.config import Config
+from torchlint.findings import Finding
+from torchlint.rule import Rule
+from torchlint.suppressions import is_suppressed, line_at
+
+MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
+PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
+SYNTAX_ERROR, UNREADABLE = "TL000", "TL001"
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line each: missing paths, internal errors
+    files_checked: int = 0
+
+
+# -- public entry points ---------------------------------------------------------------------
+
+
+def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Config] = None) -> list[Finding]:
+    """Lint one file's contents. Never raises for bad input: it becomes a TL000/TL001 finding."""
+    findings, _ = _lint_text(source, path, config or Config())
+    return findings
+
+
+def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Optional[int] = None) -> LintResult:
+    config = config or Config()
+    files, errors = discover(paths, config)
+    result = LintResult(errors=errors, files_checked=len(files))
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+        chunk = max(1, len(files) // (jobs * 4))
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            outcomes = list(pool.map(_lint_file, files, [config] * len(files), chunksize=chunk))
+    else:
+        outcomes = [_lint_file(path, config) for path in files]
+    for findings, file_errors in outcomes:
+        result.findings.extend(findings)
+        result.errors.extend(file_errors)
+    result.findings.sort()
+    return result
+
+
+def discover(paths: Sequence[str], config: Config) -> tuple[list[str], list[str]]:
+    """Python files under the given paths. Explicit files are always linted, even if excluded."""
+    files: list[str] = []
+    errors: list[str] = []
+    for path in paths:
+        if os.path.isfile(path):
+            files.append(path)
+        elif os.path.isdir(path):
+            found = list(_python_files(path, config))
+            if not found:
+                errors.append(f"warning: {path}: no Python files found")
+            files.extend(found)
+        elif os.path.lexists(path):
+            errors.append(f"error: {path}: not a file or directory")
+        else:
+            errors.append(f"error: {path}: no such file or directory")
+    unique = list(dict.fromkeys(os.path.normpath(path) for path in files))
+    return sorted(unique), errors
+
+
+def _python_files(root: str, config: Config) -> Iterable[str]:
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = sorted(
+            name for name in subdirectories
+            if not config.is_excluded(os.path.join(directory, name)) and not _is_virtualenv(os.path.join(directory, name))
+        )
+        for name in sorted(names):
+            candidate = os.path.join(directory, name)
+            if name.endswith((".py", ".pyi")) and not config.is_excluded(candidate):
+                yield candidate
+
+
+def _is_virtualenv(directory: str) -> bool:
+    return os.path.isfile(os.path.join(directory, "pyvenv.cfg"))
+
+
+# -- one file --------------------------------------------------------------------------------
+
+
+def _lint_file(path: str, config: Config) -> tuple[list[Finding], list[str]]:
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            return _file_problem(path, config, UNREADABLE, f"file too large to lint ({size / 1048576:.1f} MiB; the limit is {MAX_FILE_BYTES // 1048576} MiB)"), []
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        return _file_problem(path, config, UNREADABLE, f"cannot read file: {error.strerror or error}"), []
+    return _lint_text(data, path, config)
+
+
+def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Finding], list[str]]:
+    try:
+        text = decode(source) if isinstance(source, bytes) else source
+    except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+        return _file_problem(path, config, UNREADABLE, f"cannot decode file: {_one_line(error)}"), []
+
+    rules = [rule for rule in registry.all_rules() if config.is_code_enabled(rule.CODE, rule.NAME, rule.DEFAULT_ENABLED, path)]
+    lowered = text.lower()
+    rules = [rule for rule in rules if not rule.TRIGGER_WORDS or any(word in lowered for word in rule.TRIGGER_WORDS)]
+    if not rules:
+        return [], []  # nothing selected could fire here: skip the parse
+
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError as error:
+        message = f"syntax error: {error.message}"
+        return _file_problem(path, config, SYNTAX_ERROR, message, error.raw_line, error.raw_column + 1), []
+    except RecursionError:
+        return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to parse"), []
+
+    reports: list[tuple[str, str, cst.CSTNode, str]] = []
+    errors: list[str] = []
+    try:
+        facts = FileFacts(module, wanted_types=_subscribed_types(rules))
+    except RecursionError:
+        return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to analyse"), []
+    for rule_class in rules:
+        rule = rule_class(facts, lambda code, name, node, message: reports.append((code, name, node, message)))
+        try:
+            for node_type, method in _visit_methods(rule):
+                for node in facts.walk.nodes_by_type[node_type]:
+                    method(node)
+        except Exception as error:  # a bug in one rule must not hide the other rules' findings
+            errors.append(f"error: internal error in {rule_class.CODE} on {path}: {type(error).__name__}: {error}")
+    if not reports:
+        return [], errors
+    return _locate(reports, module, text, path), errors
+
+
+def decode(data: bytes) -> str:
+    """Decode per PEP 263: a BOM or coding cookie, else UTF-8."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
+    """Positions are resolved only for files with findings: it costs another pass over the tree."""
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = text.splitlines()
+    findings = set()
+    for code, name, node, message in reports:
+        where = positions[node]
+        line, column = where.start.line, where.start.column + 1
+        if is_suppressed(code, line_at(lines, line)):
+            continue
+        findings.add(Finding(path, line, column, where.end.line, where.end.column + 1, code, name, message))
+    return sorted(findings)
+
+
+def _file_problem(path: str, config: Config, code: str, message: str, line: int = 1, column: int = 1) -> list[Finding]:
+    name = registry.ENGINE_CODES[code][0]
+    if not config.is_code_enabled(code, name, True, path):
+        return []
+    return [Finding(path, line, column, line, column, code, name, message)]
+
+
+def _one_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _subscribed_types(rules: Iterable[type[Rule]]) -> set[type]:
+    return {node_type for rule in rules for node_type, _ in _visit_methods(rule)}
+
+
+def _visit_methods(rule) -> list[tuple[type, object]]:
+    found = []
+    for attribute in dir(rule):
+        if attribute.startswith("visit_"):
+            node_type = getattr(cst, attribute[len("visit_"):], None)
+            if not isinstance(node_type, type):
+                raise TypeError(f"{rule.__name__}.{attribute}: no libcst node type {attribute[6:]!r}")
+            found.append((node_type, getattr(rule, attribute)))
+    return found

@@ -1,0 +1,91 @@
+"""Finds the rules: every module in ``torchlint/rules/`` that defines a Rule subclass.
+
+There is no central list; adding a rule means adding its module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+from torchlint.rule import Rule
+
+# Codes the engine itself reports; they are not rules but they can be selected and ignored.
+ENGINE_CODES = {
+    "TL000": ("syntax-error", "The file could not be parsed as Python."),
+    "TL001": ("unreadable-file", "The file could not be read or decoded."),
+}
+
+
+class UnknownCodeError(ValueError):
+    pass
+
+
+@lru_cache(maxsize=None)
+def all_rules() -> tuple[type[Rule], ...]:
+    import torchlint.rules as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Rule) and value is not Rule and value.__module__ == module.__name__:
+                found.append(value)
+    codes = [rule.CODE for rule in found]
+    duplicates = {code for code in codes if codes.count(code) > 1}
+    if duplicates:
+        raise RuntimeError(f"rule codes defined twice: {sorted(duplicates)}")
+    return tuple(sorted(found, key=lambda rule: rule.CODE))
+
+
+def rule_by_code_or_name(key: str) -> type[Rule] | None:
+    for rule in all_rules():
+        if key.upper() == rule.CODE or key == rule.NAME:
+            return rule
+    return None
+
+
+def all_codes() -> list[str]:
+    return sorted([*ENGINE_CODES, *(rule.CODE for rule in all_rules())])
+
+
+def check_selectors(selectors: Iterable[str]) -> None:
+    """Reject a selector that matches no code: a typo must not silently select nothing."""
+    codes = all_codes()
+    names = {rule.NAME for rule in all_rules()} | {name for name, _ in ENGINE_CODES.values()}
+    for selector in selectors:
+        if selector.upper() == "ALL" or selector in names:
+            continue
+        if not any(code.startswith(selector.upper()) for code in codes):
+            raise UnknownCodeError(f"unknown rule code or prefix: {selector!r}")
+
+
+def _matches(code: str, name: str, selectors: Sequence[str]) -> int:
+    """The length of the longest selector matching this code (0 when none does)."""
+    best = 0
+    for selector in selectors:
+        if selector.upper() == "ALL":
+            best = max(best, 1)
+        elif selector == name:
+            best = max(best, 99)
+        elif code.startswith(selector.upper()):
+            best = max(best, len(selector))
+    return best
+
+
+def is_selected(rule_code: str, rule_name: str, default_enabled: bool, select: Sequence[str] | None,
+                extend_select: Sequence[str], ignore: Sequence[str]) -> bool:
+    """ruff's precedence: the more specific of a matching select and ignore wins; ties go to ignore."""
+    if select is not None:
+        chosen = _matches(rule_code, rule_name, select)
+    else:
+        chosen = 1 if default_enabled else 0
+    chosen = max(chosen, _matches(rule_code, rule_name, extend_select))
+    if not chosen:
+        return False
+    ignored = _matches(rule_code, rule_name, ignore)
+    return ignored == 0 or ignored < chosen

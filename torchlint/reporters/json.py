@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from torchlint.findings import Finding
+
+
+def render(findings: Sequence[Finding]) -> str:
+    """A JSON array of findings; the shape is documented in the README and is stable."""
+    return json.dumps([finding.to_json() for finding in findings], indent=2) + "\n"

@@ -1,0 +1,62 @@
+"""The base class every rule derives from.
+
+A rule is one class in its own module under ``torchlint/rules/``. It declares ``CODE``, ``NAME``
+and ``MESSAGE`` and implements ``visit_<LibCSTNodeType>(self, node)`` methods. The engine walks
+each file once, collects the nodes every selected rule asked for, builds the file's facts, and
+then calls the rules' visit methods with the facts complete, so a rule can ask about code that
+comes later in the file (a ``forward`` defined after its use, say).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Optional, Sequence
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from torchlint.analysis import FileFacts
+
+Observation = Mapping[str, object]
+# A runtime claim compares what the bad and the good fixture programs observed and returns
+# one (description, holds) pair per check; see torchlint/verifier.
+RuntimeClaim = Callable[[Observation, Observation], Sequence[tuple[str, bool]]]
+
+
+class Rule:
+    CODE: ClassVar[str]
+    NAME: ClassVar[str]
+    MESSAGE: ClassVar[str]
+    # Off-by-default rules (the TL9xx hygiene group) must be selected explicitly.
+    DEFAULT_ENABLED: ClassVar[bool] = True
+    # The rule cannot fire on a file whose text contains none of these words, so the engine
+    # may skip parsing such a file when no selected rule could fire on it.
+    TRIGGER_WORDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, facts: "FileFacts", report: Callable[[str, str, cst.CSTNode, str], None]):
+        self.facts = facts
+        self._report = report
+
+    def report(self, node: cst.CSTNode, message: Optional[str] = None) -> None:
+        self._report(self.CODE, self.NAME, node, message or self.MESSAGE)
+
+    @classmethod
+    def runtime_claim(cls, bad: Observation, good: Observation) -> Sequence[tuple[str, bool]]:
+        """The rule's runtime evidence, checked by ``torchlint verify`` on its fixtures."""
+        raise NotImplementedError(f"{cls.CODE} declares no runtime claim")
+
+    @classmethod
+    def module_name(cls) -> str:
+        """``softmax_into_cross_entropy``: the rule's module, and its folder under ``fixtures/``."""
+        return cls.__module__.rsplit(".", 1)[-1]
+
+    @classmethod
+    def documentation(cls) -> str:
+        """The rule module's docstring: its full documentation, in Markdown."""
+        return (sys.modules[cls.__module__].__doc__ or "").strip()
+
+    @classmethod
+    def summary(cls) -> str:
+        """The documentation's first line, shown by ``torchlint rules``."""
+        doc = cls.documentation()
+        return doc.splitlines()[0] if doc else ""

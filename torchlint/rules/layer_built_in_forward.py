@@ -1,0 +1,108 @@
+"""A layer with parameters is constructed inside `forward`.
+
+## What it does
+Flags the construction of a module that owns parameters (`nn.Linear`, `nn.Conv2d`,
+`nn.BatchNorm1d`, `nn.LSTM`, ...) or of an `nn.Parameter` inside the `forward` method of an
+`nn.Module` subclass, or inside a method that only `forward` calls.
+
+## Why is this bad?
+A layer built in `forward` gets fresh random weights on every call. It is never registered with
+the model, so it is missing from `model.parameters()` (the optimizer never updates it) and from
+`state_dict()` (a saved checkpoint does not contain it). The model trains around noise and two
+calls on the same input disagree, without any error.
+
+## Example
+```python
+import torch.nn as nn
+
+class Classifier(nn.Module):
+    def forward(self, x):
+        head = nn.Linear(16, 4)
+        return head(x)
+```
+
+## Use instead
+```python
+import torch.nn as nn
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.head(x)
+```
+
+## Not flagged
+- Parameter-free modules (`nn.ReLU()`, `nn.Flatten()`, `nn.Dropout()`): building them in
+  `forward` is wasteful but computes the right thing.
+- Layers constructed with `affine=False` / `elementwise_affine=False`, which own no parameters.
+- Lazy initialisation guarded by a condition (`if self.head is None: self.head = nn.Linear(...)`):
+  the layer is built once and registered.
+- `forward` of classes that are not modules (`torch.autograd.Function`).
+
+## Runtime evidence
+The fixture builds `nn.Linear` in `forward`. Its weights are absent from `model.parameters()`
+and `state_dict()`, two eval-mode forwards on one input differ, and an optimizer step leaves the
+layer's weights as they were; the good model registers its layer and is deterministic.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis import torch_api
+from torchlint.rule import Rule
+
+
+class LayerBuiltInForward(Rule):
+    CODE = "TL101"
+    NAME = "layer-built-in-forward"
+    MESSAGE = "`{layer}` is constructed inside `{method}`: its weights are re-created on every call and never trained; build it in `__init__`"
+    TRIGGER_WORDS = ("torch",)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        info = self.facts.walk.class_by_node[node]
+        if not self.facts.is_module_class(info):
+            return
+        for method in self.facts.forward_reach(info):
+            for site in self.facts.calls_within(method):
+                layer = self._parameterised_layer(site.node)
+                if layer is None:
+                    continue
+                if site.assigned_to_self and any(isinstance(block, cst.If) for block in site.blocks):
+                    continue  # lazy initialisation, built once
+                self.report(site.node, self.MESSAGE.format(layer=layer, method=method.name))
+
+    def _parameterised_layer(self, call: cst.Call):
+        qualified = self.facts.qualified_name(call.func)
+        if qualified in torch_api.PARAMETER_CONSTRUCTORS:
+            return "nn.Parameter"
+        layer = torch_api.torch_nn_class(qualified)
+        if layer in torch_api.PARAMETERISED_ONLY_WHEN_AFFINE:
+            return f"nn.{layer}" if _keyword_is(call, "affine", "True") else None
+        if layer not in torch_api.PARAMETERISED_LAYERS:
+            return None
+        if any(_keyword_is(call, keyword, "False") for keyword in torch_api.PARAMETERLESS_WHEN_FALSE):
+            return None
+        return f"nn.{layer}"
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: the layer's weights are missing from model.parameters()", not bad["layer_in_parameters"]),
+            ("bad: the layer's weights are missing from state_dict()", not bad["layer_in_state_dict"]),
+            ("bad: two eval-mode forwards on one input differ", bad["repeat_forward_max_diff"] > 1e-6),
+            ("bad: an optimizer step does not update the layer used", not bad["layer_updated_by_step"]),
+            ("good: the layer is registered and saved", good["layer_in_parameters"] and good["layer_in_state_dict"]),
+            ("good: repeated forwards agree", good["repeat_forward_max_diff"] <= 1e-6),
+            ("good: an optimizer step updates the layer", good["layer_updated_by_step"]),
+        ]
+
+
+def _keyword_is(call: cst.Call, keyword: str, constant: str) -> bool:
+    return any(
+        arg.keyword is not None and arg.keyword.value == keyword and isinstance(arg.value, cst.Name) and arg.value.value == constant
+        for arg in call.args
+    )

@@ -1,0 +1,86 @@
+"""A model is evaluated without being switched to eval mode.
+
+## What it does
+Flags a model call inside evaluation code (under `torch.no_grad()` or `torch.inference_mode()`,
+in a function named for validation, testing, prediction or inference, or in a loop over a
+validation or test loader) that no `model.eval()` (or `model.train(False)`) reaches: not in the
+same function before the call, not in the function's callers in the same file.
+
+## Why is this bad?
+A model is in training mode until told otherwise. Evaluated in training mode, dropout keeps
+zeroing activations at random and batch norm normalises with the statistics of the evaluation
+batch, and *updates* its running statistics with evaluation data. Metrics are noisy and wrong,
+predictions differ run to run, and the model itself is changed by being evaluated.
+
+## Example
+```python
+import torch
+
+def evaluate(model, val_loader):
+    correct = 0
+    with torch.no_grad():
+        for x, y in val_loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+```
+
+## Use instead
+```python
+import torch
+
+def evaluate(model, val_loader):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in val_loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+```
+
+## Not flagged
+- A deliberate `model.train()` inside the evaluation code itself (Monte Carlo dropout).
+- An evaluation function whose callers in the file switch to eval mode before calling it, or a
+  class that puts its model in eval mode in another method.
+- Models defined in the file that contain no dropout or batch norm: the mode changes nothing.
+- Models loaded in eval mode (`from_pretrained`, `torch.jit.load`), and hooks a framework drives
+  (Lightning's `validation_step`, a `transformers.Trainer` subclass).
+- pytest test functions (`test_*`): they test code, they are not evaluation loops.
+
+## Runtime evidence
+In the bad program, repeated predictions on one input differ (dropout is active) and batch
+norm's running statistics change during evaluation; in the good program neither happens.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.rule import Rule
+
+
+class MissingEvalMode(Rule):
+    CODE = "TL401"
+    NAME = "missing-eval-mode"
+    MESSAGE = "`{model}` is evaluated in training mode: dropout and batch norm stay active; call `{model}.eval()` before evaluating"
+    TRIGGER_WORDS = ("no_grad", "inference_mode", "val", "test", "eval", "predict", "infer")
+
+    def visit_Module(self, node: cst.Module) -> None:
+        reported_calls = set()
+        for eval_scope in self.facts.eval_scopes:
+            for site in self.facts.model_calls(eval_scope):
+                if site.node in reported_calls:
+                    continue
+                if self.facts.mode_before(site, eval_scope) in ("train", "none"):
+                    reported_calls.add(site.node)
+                    model = cst.Module([]).code_for_node(site.node.func)
+                    self.report(site.node, self.MESSAGE.format(model=model))
+                    break  # one finding per evaluation scope
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: repeated predictions on one input differ", bad["repeat_prediction_max_diff"] > 1e-6),
+            ("bad: batch-norm running statistics change during evaluation", bad["running_stats_change"] > 0.0),
+            ("good: repeated predictions agree", good["repeat_prediction_max_diff"] <= 1e-6),
+            ("good: running statistics are untouched", good["running_stats_change"] == 0.0),
+        ]

@@ -1,0 +1,81 @@
+"""Training resumes after evaluation without switching the model back to train mode.
+
+## What it does
+Flags an epoch loop that switches the model to eval mode (directly or through a local function
+such as `evaluate()`) and then reaches training steps again, in the same iteration or the next,
+with no `model.train()` in between (directly or through a local function).
+
+## Why is this bad?
+After the first evaluation every later epoch trains in eval mode: dropout is off, so the model
+overfits, and batch norm normalises with frozen running statistics that are never updated again.
+The first epoch looks normal; the damage shows only as a worse final model.
+
+## Example
+```python
+def fit(model, train_loader, val_loader, optimizer, loss_fn, epochs):
+    for epoch in range(epochs):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        validate(model, val_loader)
+```
+
+## Use instead
+```python
+def fit(model, train_loader, val_loader, optimizer, loss_fn, epochs):
+    for epoch in range(epochs):
+        model.train()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        validate(model, val_loader)
+```
+
+## Not flagged
+- A `train_one_epoch()` helper that calls `model.train()` itself, called after an `evaluate()`
+  helper that calls `model.eval()`: both are seen through.
+- Loops that switch to eval but never train again (evaluation after the training loop).
+
+## Runtime evidence
+In the bad program the second epoch trains with `model.training == False`: dropout is off and
+batch norm's running statistics stay frozen during training. In the good program they do not.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN
+from torchlint.rule import Rule
+
+
+class MissingTrainMode(Rule):
+    CODE = "TL402"
+    NAME = "missing-train-mode"
+    MESSAGE = "the model is switched to eval mode here and training resumes without `.train()`: later epochs train with dropout and batch norm in eval mode"
+    TRIGGER_WORDS = ("eval", "train(")
+
+    def visit_Module(self, node: cst.Module) -> None:
+        for loop in self.facts.training_loops:
+            events = [event for event in loop.events if event.kind in (EVAL, TRAIN, BACKWARD, STEP)]
+            for position, event in enumerate(events):
+                if event.kind != EVAL:
+                    continue
+                # what comes next: the rest of this iteration, then the next one from the top
+                following = events[position + 1:] + events[:position]
+                next_relevant = next((later for later in following if later.kind in (TRAIN, BACKWARD, STEP, EVAL)), None)
+                if next_relevant is not None and next_relevant.kind in (BACKWARD, STEP):
+                    self.report(event.anchor)
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: the second epoch trains with model.training == False", not bad["second_epoch_training_flag"]),
+            ("bad: batch-norm running statistics stay frozen during the second epoch", bad["second_epoch_running_stats_change"] == 0.0),
+            ("good: the second epoch trains in train mode", bool(good["second_epoch_training_flag"])),
+            ("good: running statistics update during the second epoch", good["second_epoch_running_stats_change"] > 0.0),
+        ]

@@ -1,0 +1,98 @@
+"""A training loop steps an optimizer but never clears the gradients.
+
+## What it does
+Flags a loop that calls `.backward()` and an optimizer's `.step()` with no gradient clearing for
+that optimizer or its model anywhere in the loop: no `optimizer.zero_grad()`, `model.zero_grad()`,
+`p.grad = None` or `p.grad.zero_()`, neither in the loop body nor in a local helper it calls nor
+in the closure handed to `optimizer.step(closure)`.
+
+## Why is this bad?
+`backward()` *adds* to `.grad`. Without clearing, every step uses the sum of all gradients since
+the start of training: the effective learning rate grows with every batch and the updates point
+in a stale direction. Training diverges or plateaus, with no error.
+
+## Example
+```python
+def train(model, loader, optimizer, loss_fn):
+    for x, y in loader:
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+```
+
+## Use instead
+```python
+def train(model, loader, optimizer, loss_fn):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+```
+
+## Not flagged
+- Gradient accumulation: clearing every k steps (`if (i + 1) % k == 0: ... zero_grad()`) counts.
+- Clearing at the end of the loop body, through `model.zero_grad()`, by `p.grad = None` over
+  the parameters, in a helper function or in a `step(closure)` closure.
+- A GAN that clears each optimizer before its own backward: each optimizer is checked alone.
+- Code with no loop (Lightning's `training_step`, a `train_step` called from elsewhere): the
+  loop that drives it, and its clearing, is not in view.
+- Optimizers stepped by an engine that clears gradients itself (DeepSpeed's `engine.step()`).
+
+## Runtime evidence
+After two iterations on two different batches, the bad loop's parameter gradient equals the sum
+of both batches' gradients; the good loop's equals the last batch's alone.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.events import BACKWARD, STEP, ZERO_GRAD
+from torchlint.rule import Rule
+
+
+class MissingZeroGrad(Rule):
+    CODE = "TL301"
+    NAME = "missing-zero-grad"
+    MESSAGE = "`{optimizer}.step()` runs in a loop that never clears gradients: `.backward()` adds to them on every iteration; call `{optimizer}.zero_grad()` each step"
+    TRIGGER_WORDS = ("backward",)
+
+    def visit_Module(self, node: cst.Module) -> None:
+        loops = self.facts.training_loops
+        for loop in loops:
+            for optimizer in loop.optimizers:
+                if self._inner_loop_trains(loop, optimizer, loops) or self._clears(loop, optimizer):
+                    continue
+                step = next(event for event in loop.events if event.kind == STEP and event.receiver == optimizer)
+                self.report(step.anchor, self.MESSAGE.format(optimizer=optimizer))
+
+    def _clears(self, loop, optimizer: str) -> bool:
+        model = self.facts.optimizer_model(optimizer, loop.site.scope)
+        known_optimizers = set(loop.optimizers)
+        for event in loop.events:
+            if event.kind != ZERO_GRAD:
+                continue
+            if event.receiver in (None, optimizer, model):
+                return True
+            other_models = {self.facts.optimizer_model(other, loop.site.scope) for other in known_optimizers - {optimizer}}
+            # clearing something that is neither another optimizer nor another optimizer's model
+            if event.receiver not in known_optimizers and event.receiver not in other_models:
+                return True
+        return False
+
+    @staticmethod
+    def _inner_loop_trains(loop, optimizer: str, loops) -> bool:
+        """Report the innermost training loop only: an epoch loop around it is not a second bug."""
+        return any(
+            other is not loop and loop.site.node in other.site.blocks and optimizer in other.optimizers
+            and any(event.kind == BACKWARD for event in other.events)
+            for other in loops
+        )
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: after two iterations the gradient is the sum of both batches'", bad["grad_vs_sum_max_diff"] < 1e-5 and bad["grad_vs_last_max_diff"] > 1e-3),
+            ("good: after two iterations the gradient is the last batch's alone", good["grad_vs_last_max_diff"] < 1e-5 and good["grad_vs_sum_max_diff"] > 1e-3),
+        ]

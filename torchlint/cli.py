@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
-    parser.add_argument("--quiet", action="store_true", help="print findings only, no summary line")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary line")
     parser.add_argument("--version", action="version", version=f"torchlint {__version__}")
     return parser
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional, Union
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.events import EVAL, TRAIN, Event
+from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, Event
 from torchlint.analysis.facts import CallSite, Scope
 from torchlint.analysis.flows import call_argument, constructor
 from torchlint.analysis.names import dotted_name, name_words
@@ -55,9 +55,11 @@ class EvalScope:
 def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
     found = []
     for scope in facts.walk.scopes:
-        if facts.is_framework_driven(scope.enclosing_class):
+        if facts.is_framework_driven(scope.enclosing_class) or _is_pytest_test(scope):
             continue
-        if isinstance(scope.node, cst.FunctionDef) and (_named_for_evaluation(scope.name) or _grad_disabled_by_decorator(facts, scope)):
+        if isinstance(scope.node, cst.FunctionDef) and (
+            _grad_disabled_by_decorator(facts, scope) or (_named_for_evaluation(scope.name) and not _trains(facts, scope))
+        ):
             found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
         for site in scope.withs:
             if any(_disables_grad(facts, item.item) for item in site.node.items):
@@ -83,12 +85,13 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
     (MC dropout). "train": the last switch before it, outside the evaluation code, was train().
     "none": no switch reaches it, and a fresh model is in train mode.
     """
-    switches = [event for event in facts.events_of(site.scope) if event.kind in (EVAL, TRAIN) and event.index < site.index]
-    if switches:
-        last = switches[-1]
+    last = _last_switch_before(facts, site.scope, site.index)
+    if last is not None:
         if last.kind == EVAL:
             return "eval"
-        return "deliberate" if eval_scope.contains(last.index) else "train"
+        if eval_scope.contains(last.index) or not _trains_between(facts, site.scope, last.index, site.index):
+            return "deliberate"
+        return "train"
     owner = site.scope.enclosing_class
     if owner is not None and any(
         event.kind == EVAL for method in owner.methods.values() for event in facts.events_of(method)
@@ -101,15 +104,33 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
 
 
 def _mode_at_caller(facts: "FileFacts", caller: CallSite, depth: int) -> str:
-    switches = [event for event in facts.events_of(caller.scope) if event.kind in (EVAL, TRAIN) and event.index < caller.index]
-    if switches:
-        return "eval" if switches[-1].kind == EVAL else "train"
+    last = _last_switch_before(facts, caller.scope, caller.index)
+    if last is not None:
+        if last.kind == EVAL or not _trains_between(facts, caller.scope, last.index, caller.index):
+            return "eval"
+        return "train"
     if depth >= 3:
         return "none"
     modes = [_mode_at_caller(facts, outer, depth + 1) for outer in _callers(facts, caller.scope)]
     if "eval" in modes:
         return "eval"
     return "train" if "train" in modes else "none"
+
+
+def _last_switch_before(facts: "FileFacts", scope: Scope, index: int) -> Optional[Event]:
+    switches = [event for event in facts.events_of(scope) if event.kind in (EVAL, TRAIN) and event.index < index]
+    return switches[-1] if switches else None
+
+
+def _trains_between(facts: "FileFacts", scope: Scope, start: int, end: int) -> bool:
+    """A train() followed by training steps was for training; one followed directly by
+    evaluation is a deliberate choice (Monte Carlo dropout)."""
+    return any(event.kind in (BACKWARD, STEP) and start <= event.index < end for event in facts.events_of(scope))
+
+
+def _trains(facts: "FileFacts", scope: Scope) -> bool:
+    """A function that steps an optimizer is a training function, whatever its name says."""
+    return any(event.kind in (BACKWARD, STEP) for event in facts.events_of(scope))
 
 
 def _callers(facts: "FileFacts", function: Scope) -> list[CallSite]:
@@ -119,10 +140,16 @@ def _callers(facts: "FileFacts", function: Scope) -> list[CallSite]:
 
 
 def _named_for_evaluation(name: str) -> bool:
-    # pytest's test functions test code; they are not evaluation loops
-    if name.startswith("test_") or name == "test":
-        return False
     return bool(EVAL_FUNCTION_WORDS.intersection(name_words(name)))
+
+
+def _is_pytest_test(scope: Scope) -> bool:
+    """pytest's test functions test code (a shape, a dtype); they are not evaluation loops."""
+    while scope is not None:
+        if scope.name.startswith("test_"):
+            return True
+        scope = scope.parent
+    return False
 
 
 def _grad_disabled_by_decorator(facts: "FileFacts", scope: Scope) -> bool:

@@ -1,0 +1,48 @@
+"""torchlint as a flake8 plugin: a thin adapter over the engine, registered under the code prefix ``TL``.
+
+flake8 owns selection (``--select``, ``--extend-ignore``, ``per-file-ignores``) and ``# noqa``
+here, so the engine runs every rule and flake8 filters. The engine reads ``# noqa`` with flake8's
+own regular expression, so a comment never means one thing to one of them and another to the
+other. Off-by-default rules are added to flake8's default ignore list, the way flake8-bugbear
+registers its opinionated B9 checks: ``--extend-select TL9`` turns them on.
+
+The plugin sees one file at a time and no project index; rules then report fewer findings,
+never different ones (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from torchlint import __version__, registry
+from torchlint.config import Config
+from torchlint.engine import SYNTAX_ERROR, lint_source
+
+# Every rule runs; flake8 decides what is shown. Nothing from pyproject.toml is read, because
+# flake8's own configuration is the one a flake8 user edits.
+_EVERY_RULE = Config(select=("ALL",))
+
+
+class Plugin:
+    name = "torchlint"
+    version = __version__
+
+    # flake8 calls any class taking ``tree`` an AST plugin, the only kind that runs once per file;
+    # it builds that tree for its own checks anyway. We parse ``lines`` with libcst instead, which
+    # is what flake8 read from the file or from standard input.
+    def __init__(self, tree: Any, lines: Sequence[str], filename: str = "<stdin>") -> None:
+        self.lines = lines
+        self.filename = filename
+
+    @classmethod
+    def add_options(cls, option_manager: Any) -> None:
+        off_by_default = [rule.CODE for rule in registry.all_rules() if not rule.DEFAULT_ENABLED]
+        if off_by_default:
+            option_manager.extend_default_ignore(off_by_default)
+
+    def run(self) -> Iterator[tuple[int, int, str, type]]:
+        for finding in lint_source("".join(self.lines), self.filename, _EVERY_RULE):
+            # flake8 reports a file that Python cannot parse as E999 itself, before any plugin runs.
+            if finding.code == SYNTAX_ERROR:
+                continue
+            yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)

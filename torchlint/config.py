@@ -56,11 +56,19 @@ class Config:
         return changed
 
     def is_excluded(self, path: str) -> bool:
+        """A pattern without ``/`` matches a file or directory name anywhere below the paths
+        being linted (``build``, ``*.egg-info``); one with ``/`` matches the path relative to
+        the pyproject.toml (``third_party/*``)."""
         name = os.path.basename(path)
-        relative = _relative_posix(path, self.root)
+        relative = None
         for pattern in (*self.exclude, *self.extend_exclude):
-            if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, pattern.rstrip("/") + "/*"):
-                return True
+            if "/" not in pattern:
+                if fnmatch.fnmatch(name, pattern):
+                    return True
+            else:
+                relative = relative or _relative_posix(path, self.root)
+                if fnmatch.fnmatch(relative, pattern.strip("/")):
+                    return True
         return False
 
     def codes_ignored_for(self, path: str) -> tuple[str, ...]:

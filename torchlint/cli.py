@@ -35,11 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="torchlint",
         description="Find the silent mistakes of PyTorch training code.",
-        epilog="Subcommands: 'torchlint rules' lists every rule. "
+        epilog="Subcommands: 'torchlint rules' lists every rule; 'torchlint rule CODE' prints one rule's documentation. "
         "Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.",
     )
     parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories to lint (default: .)")
     parser.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    parser.add_argument("--output-file", metavar="PATH", help="write the findings to this file instead of standard output")
+    parser.add_argument("--explain", metavar="CODE", help="print the documentation of a rule (code or name) and exit")
     parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable, replacing the configured set (TL, TL3, TL301)")
     parser.add_argument("--extend-select", type=_codes, default=[], metavar="CODES", help="codes or prefixes to enable in addition")
     parser.add_argument("--ignore", type=_codes, default=[], metavar="CODES", help="codes or prefixes to disable")
@@ -76,6 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _lint(argv: list[str]) -> int:
     options = build_parser().parse_args(argv)
+    if options.explain is not None:
+        return _explain([options.explain])
     if options.jobs is not None and options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     config = _load_config(options)
@@ -84,8 +88,13 @@ def _lint(argv: list[str]) -> int:
 
     for message in result.errors:
         print(f"torchlint: {message}", file=sys.stderr)
-    sys.stdout.write(REPORTERS[options.format](result.findings))
-    if options.format == "text" and not options.quiet:
+    report = REPORTERS[options.format](result.findings)
+    if options.output_file:
+        _write_atomically(options.output_file, report)
+    else:
+        sys.stdout.write(report)
+    # The summary is for the person at the terminal: it stays out of machine-readable output.
+    if (options.format == "text" or options.output_file) and not options.quiet:
         count = len(result.findings)
         files = result.files_checked
         summary = f"Found {count} problem{'s' if count != 1 else ''}" if count else "All checks passed"
@@ -96,6 +105,31 @@ def _lint(argv: list[str]) -> int:
     if result.findings and not options.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write beside the target, then rename: a reader never sees a half-written report."""
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=".torchlint-", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except OSError as error:
+        os.unlink(temporary)
+        raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _load_config(options) -> Config:
@@ -126,7 +160,31 @@ def _list_rules(argv: list[str]) -> int:
     return EXIT_CLEAN
 
 
+def _explain(argv: list[str]) -> int:
+    if len(argv) != 1:
+        raise UsageError("'torchlint rule' takes one rule code or name, such as 'torchlint rule TL201'")
+    key = argv[0]
+    rule = registry.rule_by_code_or_name(key)
+    if rule is not None:
+        print(f"{rule.CODE} {rule.NAME}{'' if rule.DEFAULT_ENABLED else ' (off by default)'}\n")
+        print(rule.documentation())
+        return EXIT_CLEAN
+    for code, (name, description) in registry.ENGINE_CODES.items():
+        if key.upper() == code or key == name:
+            print(f"{code} {name}\n\n{description} Reported by the engine itself, not by a rule.")
+            return EXIT_CLEAN
+    raise registry.UnknownCodeError(f"unknown rule: {key!r} (see 'torchlint rules' for the list)")
+
+
+def _verify(argv: list[str]) -> int:
+    from torchlint.verifier.command import verify_main  # lazily: linting never needs the verifier
+
+    return verify_main(argv)
+
+
 # ``torchlint <name> ...``: each takes the remaining arguments and returns an exit code.
 SUBCOMMANDS = {
+    "verify": _verify,
     "rules": _list_rules,
+    "rule": _explain,
 }

@@ -21,7 +21,7 @@ except ModuleNotFoundError:  # Python < 3.11
 from torchlint import registry
 
 DEFAULT_EXCLUDE = (
-    ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", ".env", "__pycache__",
+    ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "__pycache__",
     "build", "dist", "node_modules", "site-packages", ".mypy_cache", ".pytest_cache",
     ".ruff_cache", ".eggs", "*.egg-info", ".ipynb_checkpoints",
 )
@@ -104,8 +104,7 @@ def find_pyproject(start: str) -> Optional[Path]:
     for candidate_dir in (directory, *directory.parents):
         candidate = candidate_dir / "pyproject.toml"
         if candidate.is_file():
-            data = _read_toml(candidate)
-            if "torchlint" in data.get("tool", {}):
+            if _torchlint_table(_read_toml(candidate), candidate) is not None:
                 return candidate
     return None
 
@@ -116,17 +115,27 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not valid UTF-8 (TOML files must be): {error.reason} at byte {error.start}") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _torchlint_table(data: dict, path: Path) -> Optional[dict]:
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table")
+    table = tool.get("torchlint")
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.torchlint] must be a table")
+    return table
 
 
 def load_config(pyproject: Optional[Path]) -> Config:
     if pyproject is None:
         return Config()
-    table = _read_toml(pyproject).get("tool", {}).get("torchlint", {})
+    table = _torchlint_table(_read_toml(pyproject), pyproject) or {}
     where = f"{pyproject}: [tool.torchlint]"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table")
     unknown = set(table) - KNOWN_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(KNOWN_KEYS))})")

@@ -7,6 +7,7 @@ after the one walk that builds the facts.
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import sys
@@ -23,7 +24,7 @@ from torchlint.analysis import FileFacts
 from torchlint.config import Config
 from torchlint.findings import Finding
 from torchlint.rule import Rule
-from torchlint.suppressions import is_suppressed, line_at
+from torchlint.suppressions import is_suppressed, noqa_lines
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
@@ -69,7 +70,7 @@ def discover(paths: Sequence[str], config: Config) -> tuple[list[str], list[str]
     files: list[str] = []
     errors: list[str] = []
     for path in paths:
-        if os.path.isfile(path):
+        if os.path.isfile(path):  # regular files only: a FIFO named x.py would block the run
             files.append(path)
         elif os.path.isdir(path):
             found = list(_python_files(path, config))
@@ -92,8 +93,14 @@ def _python_files(root: str, config: Config) -> Iterable[str]:
         )
         for name in sorted(names):
             candidate = os.path.join(directory, name)
-            if name.endswith((".py", ".pyi")) and not config.is_excluded(candidate):
+            if name.endswith(".py") and _is_lintable(candidate) and not config.is_excluded(candidate):
                 yield candidate
+
+
+def _is_lintable(path: str) -> bool:
+    """Regular files, and dangling links (reported as unreadable); never a FIFO or a device,
+    which would block the run."""
+    return os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
 
 
 def _is_virtualenv(directory: str) -> bool:
@@ -125,13 +132,18 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     lowered = text.lower()
     rules = [rule for rule in rules if not rule.TRIGGER_WORDS or any(word in lowered for word in rule.TRIGGER_WORDS)]
     if not rules:
-        return [], []  # nothing selected could fire here: skip the parse
+        # Nothing selected could fire here, so skip the libcst parse; Python's own parser, about
+        # eight times faster, still finds a syntax error.
+        problem = _python_syntax_error(text)
+        return (_file_problem(path, config, SYNTAX_ERROR, *problem) if problem else []), []
 
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        message = f"syntax error: {error.message}"
-        return _file_problem(path, config, SYNTAX_ERROR, message, error.raw_line, error.raw_column + 1), []
+        # Python's parser pinpoints the error better than libcst, whose position is often the
+        # token after it; libcst's own message remains for code only libcst rejects.
+        problem = _python_syntax_error(text) or (f"syntax error: {error.message}", error.editor_line, error.editor_column)
+        return _file_problem(path, config, SYNTAX_ERROR, *problem), []
     except RecursionError:
         return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to parse"), []
 
@@ -154,6 +166,17 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     return _locate(reports, module, text, path), errors
 
 
+def _python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:
+    """(message, line, column) of the syntax error Python's parser reports, or None."""
+    try:
+        compile(text, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:
+        return f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)
+    except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting
+        return f"syntax error: {_one_line(error)}", 1, 1
+    return None
+
+
 def decode(data: bytes) -> str:
     """Decode per PEP 263: a BOM or coding cookie, else UTF-8."""
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
@@ -163,12 +186,12 @@ def decode(data: bytes) -> str:
 def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
     """Positions are resolved only for files with findings: it costs another pass over the tree."""
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    lines = text.splitlines()
+    noqa_text = noqa_lines(text)
     findings = set()
     for code, name, node, message in reports:
         where = positions[node]
         line, column = where.start.line, where.start.column + 1
-        if is_suppressed(code, line_at(lines, line)):
+        if is_suppressed(code, noqa_text(line)):
             continue
         findings.add(Finding(path, line, column, where.end.line, where.end.column + 1, code, name, message))
     return sorted(findings)

@@ -3,7 +3,8 @@
 flake8 owns selection (``--select``, ``--extend-ignore``, ``per-file-ignores``) and ``# noqa``
 here, so the engine runs every rule and flake8 filters. The engine reads ``# noqa`` with flake8's
 own regular expression, so a comment never means one thing to one of them and another to the
-other. Off-by-default rules are added to flake8's default ignore list, the way flake8-bugbear
+other. (One difference remains: flake8's ``--disable-noqa`` cannot bring back a silenced TL
+finding.) Off-by-default rules are added to flake8's default ignore list, the way flake8-bugbear
 registers its opinionated B9 checks: ``--extend-select TL9`` turns them on.
 
 The plugin sees one file at a time and no project index; rules then report fewer findings,
@@ -12,6 +13,7 @@ never different ones (DESIGN.md).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
 from torchlint import __version__, registry
@@ -23,12 +25,24 @@ from torchlint.engine import SYNTAX_ERROR, lint_source
 _EVERY_RULE = Config(select=("ALL",))
 
 
+@lru_cache(maxsize=None)
+def _trigger_words() -> tuple[str, ...] | None:
+    """The words one of which a file must contain for any rule to fire; None if a rule has none."""
+    words: list[str] = []
+    for rule in registry.all_rules():
+        if not rule.TRIGGER_WORDS:
+            return None
+        words.extend(rule.TRIGGER_WORDS)
+    return tuple(dict.fromkeys(words))
+
+
 class Plugin:
     name = "torchlint"
     version = __version__
 
-    # flake8 calls any class taking ``tree`` an AST plugin, the only kind that runs once per file;
-    # it builds that tree for its own checks anyway. We parse ``lines`` with libcst instead, which
+    # flake8 accepts a plugin only if it takes ``tree``, ``logical_line`` or ``physical_line``;
+    # a ``tree`` plugin is the kind that runs once per file, and flake8 builds that tree for its
+    # own checks anyway. We parse ``lines`` with libcst instead, which
     # is what flake8 read from the file or from standard input.
     def __init__(self, tree: Any, lines: Sequence[str], filename: str = "<stdin>") -> None:
         self.lines = lines
@@ -41,7 +55,14 @@ class Plugin:
             option_manager.extend_default_ignore(off_by_default)
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
-        for finding in lint_source("".join(self.lines), self.filename, _EVERY_RULE):
+        text = "".join(self.lines)
+        # The engine skips the libcst parse of such a file too, but still checks its syntax with
+        # Python's parser: flake8 has done that already, so here the file is not parsed at all.
+        words = _trigger_words()
+        lowered = text.lower()
+        if words is not None and not any(word in lowered for word in words):
+            return
+        for finding in lint_source(text, self.filename, _EVERY_RULE):
             # flake8 reports a file that Python cannot parse as E999 itself, before any plugin runs.
             if finding.code == SYNTAX_ERROR:
                 continue

@@ -6,8 +6,10 @@ the listed codes and any code they prefix (flake8's own behaviour).
 
 from __future__ import annotations
 
+import io
 import re
-from typing import Sequence
+import tokenize
+from typing import Callable
 
 # flake8.defaults.NOQA_INLINE_REGEXP
 NOQA_INLINE = re.compile(r"# noqa(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))?", re.IGNORECASE)
@@ -27,5 +29,22 @@ def is_suppressed(code: str, line_text: str) -> bool:
     return code in listed or code.startswith(listed)
 
 
-def line_at(lines: Sequence[str], line_number: int) -> str:
-    return lines[line_number - 1] if 0 < line_number <= len(lines) else ""
+def noqa_lines(text: str) -> Callable[[int], str]:
+    """For each line number, the text to search for ``# noqa`` in, as flake8 builds it: lines
+    joined by one token (a triple-quoted string) or by a backslash continuation count as one,
+    so a ``# noqa`` after a multi-line string covers a finding on any of its lines."""
+    lines = text.splitlines(keepends=True)
+    mapping: dict[int, str] = {}
+    first, last = len(lines) + 2, -1
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.ENDMARKER, tokenize.DEDENT):
+                continue
+            first, last = min(first, token.start[0]), max(last, token.end[0])
+            if token.type in (tokenize.NL, tokenize.NEWLINE):
+                joined = "".join(lines[first - 1:last])
+                mapping.update(dict.fromkeys(range(first, last + 1), joined))
+                first, last = len(lines) + 2, -1
+    except (tokenize.TokenError, SyntaxError):
+        pass  # flake8 falls back to the physical line too
+    return lambda number: mapping.get(number) or (lines[number - 1] if 0 < number <= len(lines) else "")

@@ -1,0 +1,335 @@
+"""Runs the fixture programs of the selected rules and judges each rule's runtime claim.
+
+One rule's verdict:
+
+- ERROR: a fixture program is missing, crashed, timed out, has no ``observe()``, returned
+  something that is not plain numbers, torch is missing, or the claim could not be evaluated;
+- FAIL: a check of ``runtime_claim`` does not hold, or the static linter does not flag ``bad.py``
+  exactly on its ``# expect:`` lines, or flags ``good.py``;
+- PASS: every check holds and the static result matches;
+- SKIP: the rule declares ``NO_RUNTIME_SYMPTOM``; only its static result is checked.
+
+No torch here: the programs run in subprocesses (``torchlint/verifier/child.py``, run by path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import torchlint
+from torchlint.config import Config
+from torchlint.engine import decode, lint_source
+from torchlint.rule import Rule
+from torchlint.verifier import child
+from torchlint.verifier.child import MARKER
+
+PASS, FAIL, ERROR, SKIP = "PASS", "FAIL", "ERROR", "SKIP"
+VARIANTS = ("bad", "good")
+_EXPECT = re.compile(r"#\s*expect:\s*([A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)")
+
+
+def default_fixtures_dir() -> Path:
+    """``fixtures/`` next to the package: present in a source checkout or an editable install."""
+    return Path(torchlint.__file__).resolve().parent.parent / "fixtures"
+
+
+@dataclass
+class ProgramRun:
+    variant: str  # "bad" or "good"
+    path: str
+    observation: Optional[dict] = None
+    device: Optional[str] = None  # the device it actually ran on ("auto" resolved by the child)
+    error: Optional[str] = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "device": self.device, "observation": _json_safe(self.observation),
+                "error": self.error, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class StaticCheck:
+    ok: bool
+    summary: str
+    bad_lines: list[int] = field(default_factory=list)
+    expected_lines: list[int] = field(default_factory=list)
+    good_lines: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "summary": self.summary, "bad_lines": self.bad_lines,
+                "expected_lines": self.expected_lines, "good_lines": self.good_lines}
+
+
+@dataclass
+class RuleVerdict:
+    rule: type[Rule]
+    verdict: str
+    reason: Optional[str]
+    static: Optional[StaticCheck]
+    checks: list[tuple[str, bool]]
+    bad: Optional[ProgramRun]
+    good: Optional[ProgramRun]
+
+    @property
+    def seconds(self) -> float:
+        return sum(run.seconds for run in (self.bad, self.good) if run is not None)
+
+    @property
+    def device(self) -> str:
+        devices = {run.device for run in (self.bad, self.good) if run is not None and run.device}
+        return ",".join(sorted(devices)) or "-"
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.rule.CODE, "name": self.rule.NAME, "module": self.rule.module_name(),
+            "verdict": self.verdict, "reason": self.reason, "device": self.device,
+            "seconds": round(self.seconds, 3),
+            "static": self.static.to_json() if self.static else None,
+            "checks": [{"description": description, "holds": holds} for description, holds in self.checks],
+            "bad": self.bad.to_json() if self.bad else None,
+            "good": self.good.to_json() if self.good else None,
+        }
+
+
+# -- running one program ---------------------------------------------------------------------
+
+
+def run_program(variant: str, path: Path, device: str, timeout: float, threads: int = 1) -> ProgramRun:
+    """Run one fixture file's ``observe(device)`` in a fresh interpreter and read its result."""
+    run = ProgramRun(variant, str(path))
+    if not path.is_file():
+        run.error = f"{path} not found"
+        return run
+    env = dict(os.environ)
+    env["TORCHLINT_VERIFY_THREADS"] = str(threads)
+    env.setdefault("PYTHONHASHSEED", "0")
+    command = [sys.executable, child.__file__, str(path.resolve()), device]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as scratch:  # files a fixture writes go here
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                   cwd=scratch, env=env, text=True, errors="replace",
+                                   start_new_session=(os.name == "posix"))
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            process.communicate()
+            run.seconds = time.perf_counter() - started
+            run.error = f"timed out after {timeout:g} s"
+            return run
+    run.seconds = time.perf_counter() - started
+    payload = _payload(stdout)
+    if payload is not None and payload.get("ok"):
+        run.observation = payload["observation"]
+        run.device = payload["device"]
+    elif payload is not None:
+        run.error = payload.get("reason") or "failed"
+    else:
+        run.error = _crash_reason(stderr, process.returncode)
+    return run
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kill the child and anything it started (it leads its own process group)."""
+    try:
+        if os.name == "posix":
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
+def _payload(stdout: str) -> Optional[dict]:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(MARKER):
+            try:
+                return json.loads(line[len(MARKER):])
+            except ValueError:
+                return None
+    return None
+
+
+def _crash_reason(stderr: str, returncode: int) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if lines:
+        return f"crashed: {lines[-1]}"
+    if returncode is not None and returncode < 0:
+        try:
+            return f"crashed: killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            pass
+    return f"crashed: exit status {returncode} and no output"
+
+
+# -- the static half -------------------------------------------------------------------------
+
+
+def expected_lines(source: str, code: str) -> list[int]:
+    """Lines annotated ``# expect: CODE`` (several codes may be listed, comma-separated)."""
+    found = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = _EXPECT.search(line)
+        if match and code in [part.strip() for part in match.group(1).split(",")]:
+            found.append(number)
+    return found
+
+
+def static_check(rule: type[Rule], bad_path: Path, good_path: Path) -> StaticCheck:
+    """Lint the two fixtures with this rule alone: bad.py flagged on its annotated lines, good.py clean."""
+    config = Config(select=(rule.CODE,))
+    problems = []
+    lines = {}
+    sources = {}
+    for variant, path in (("bad", bad_path), ("good", good_path)):
+        try:
+            sources[variant] = decode(path.read_bytes())
+        except (OSError, UnicodeDecodeError) as error:
+            return StaticCheck(False, f"{variant}.py unreadable: {error}")
+        findings = lint_source(sources[variant], str(path), config)
+        broken = [finding for finding in findings if finding.code != rule.CODE]
+        if broken:
+            return StaticCheck(False, f"{variant}.py: {broken[0].code} {broken[0].message}")
+        lines[variant] = sorted(finding.line for finding in findings)
+    expected = expected_lines(sources["bad"], rule.CODE)
+    if not lines["bad"]:
+        problems.append("bad NOT flagged")
+    elif expected and lines["bad"] != expected:
+        problems.append(f"bad flagged at line {_lines(lines['bad'])}, expected {_lines(expected)}")
+    if lines["good"]:
+        problems.append(f"good flagged at line {_lines(lines['good'])}")
+    if not problems:
+        summary = f"bad flagged (line {_lines(lines['bad'])}), good clean"
+    else:
+        parts = list(problems)
+        if lines["bad"] and not any(problem.startswith("bad") for problem in problems):
+            parts.insert(0, f"bad flagged (line {_lines(lines['bad'])})")
+        if not lines["good"]:
+            parts.append("good clean")
+        summary = ", ".join(parts)
+    return StaticCheck(not problems, summary, lines["bad"], expected, lines["good"])
+
+
+def _lines(numbers: Sequence[int]) -> str:
+    return ",".join(str(number) for number in numbers)
+
+
+# -- the runtime claim -----------------------------------------------------------------------
+
+
+class _MissingKey(KeyError):
+    pass
+
+
+class _Observed(Mapping):
+    """An observation that says which program lacked a key the claim asked for."""
+
+    def __init__(self, values: dict, variant: str):
+        self._values = values
+        self._variant = variant
+
+    def __getitem__(self, key):
+        try:
+            return self._values[key]
+        except KeyError:
+            raise _MissingKey(f"runtime_claim needs {key!r}, which observe() in {self._variant}.py does not return") from None
+
+    def __iter__(self) -> Iterator:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def evaluate_claim(rule: type[Rule], bad: dict, good: dict) -> tuple[list[tuple[str, bool]], Optional[str]]:
+    """The claim's checks, or the reason it could not be evaluated."""
+    try:
+        checks = [(str(description), bool(holds)) for description, holds in rule.runtime_claim(_Observed(bad, "bad"), _Observed(good, "good"))]
+    except _MissingKey as error:
+        return [], error.args[0]
+    except NotImplementedError:
+        return [], f"{rule.CODE} declares no runtime claim"
+    except Exception as error:  # a claim is code too; say what broke, no traceback
+        return [], f"runtime_claim raised {type(error).__name__}: {error}"
+    if not checks:
+        return [], "runtime_claim returned no checks"
+    return checks, None
+
+
+def overrides_runtime_claim(rule: type[Rule]) -> bool:
+    return getattr(rule.runtime_claim, "__func__", None) is not getattr(Rule.runtime_claim, "__func__", None)
+
+
+def no_runtime_symptom(rule: type[Rule]) -> Optional[str]:
+    reason = getattr(rule, "NO_RUNTIME_SYMPTOM", None)
+    return reason if isinstance(reason, str) and reason.strip() else None
+
+
+# -- all of it -------------------------------------------------------------------------------
+
+
+def verify_rules(rules: Sequence[type[Rule]], fixtures: Path, device: str = "cpu", timeout: float = 60.0,
+                 jobs: int = 2) -> list[RuleVerdict]:
+    """Run every selected rule's two fixture programs, ``jobs`` subprocesses at a time."""
+    jobs = max(1, jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = {}
+        for rule in rules:
+            if no_runtime_symptom(rule):
+                continue
+            for variant in VARIANTS:
+                path = fixtures / rule.module_name() / f"{variant}.py"
+                runs[rule, variant] = pool.submit(run_program, variant, path, device, timeout, threads)
+        statics = {rule: _static_or_none(rule, fixtures) for rule in rules}  # while the programs run
+        return [_judge(rule, statics[rule], runs.get((rule, "bad")), runs.get((rule, "good"))) for rule in rules]
+
+
+def _static_or_none(rule: type[Rule], fixtures: Path) -> Optional[StaticCheck]:
+    bad, good = (fixtures / rule.module_name() / f"{variant}.py" for variant in VARIANTS)
+    if not bad.is_file() or not good.is_file():
+        return None
+    return static_check(rule, bad, good)
+
+
+def _judge(rule: type[Rule], static: Optional[StaticCheck], bad_future, good_future) -> RuleVerdict:
+    folder = rule.module_name()
+    if static is None:
+        return RuleVerdict(rule, ERROR, f"no fixtures: {folder}/bad.py and {folder}/good.py are both required", None, [], None, None)
+    skip_reason = no_runtime_symptom(rule)
+    if skip_reason:
+        verdict = SKIP if static.ok else FAIL
+        return RuleVerdict(rule, verdict, f"no runtime symptom: {skip_reason}", static, [], None, None)
+    bad, good = bad_future.result(), good_future.result()
+    failed = [run for run in (bad, good) if run.error]
+    if failed:
+        reason = "; ".join(f"{run.variant}.py: {run.error}" for run in failed)
+        return RuleVerdict(rule, ERROR, reason, static, [], bad, good)
+    checks, problem = evaluate_claim(rule, bad.observation, good.observation)
+    if problem:
+        return RuleVerdict(rule, ERROR, problem, static, [], bad, good)
+    failing = [description for description, holds in checks if not holds]
+    reasons = [f"claim does not hold: {description}" for description in failing]
+    if not static.ok:
+        reasons.append(f"static: {static.summary}")
+    return RuleVerdict(rule, FAIL if reasons else PASS, "; ".join(reasons) or None, static, checks, bad, good)
+
+
+def _json_safe(observation: Optional[dict]) -> Optional[dict]:
+    """NaN and infinities become strings: the JSON output stays standard JSON."""
+    if observation is None:
+        return None
+    return {key: (repr(value) if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))) else value)
+            for key, value in observation.items()}

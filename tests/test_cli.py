@@ -623,3 +623,29 @@ def test_jobs_1_and_jobs_2_give_identical_output_on_twenty_files(tmp_path, run_t
     serial_json = run_torchlint("--isolated", "--jobs", "1", "--format", "json", ".")
     parallel_json = run_torchlint("--isolated", "--jobs", "2", "--format", "json", ".")
     assert json.loads(serial_json.stdout) == json.loads(parallel_json.stdout)
+
+
+def test_a_package_named_env_is_linted_and_stub_files_are_not(tmp_path, run_torchlint):
+    # ``env/`` is a common package name in reinforcement learning code: only real virtualenvs
+    # (a pyvenv.cfg inside) are skipped. Stubs hold no training code.
+    write(tmp_path, "env/train.py", NO_ZERO_GRAD)
+    write(tmp_path, "stubs/train.pyi", NO_ZERO_GRAD)
+    result = run_torchlint("--isolated", ".")
+    assert findings(result.stdout) == [("env/train.py", 5, 9, "TL301")]
+
+
+def test_noqa_after_a_multi_line_string_covers_its_lines_as_in_flake8(tmp_path, run_torchlint):
+    write(
+        tmp_path,
+        "loss.py",
+        '''
+        import torch.nn.functional as F
+
+        def loss_of(logits, y):
+            return F.cross_entropy(F.softmax(logits, 1), y, reduction="""
+        mean""")  # noqa: TL201
+        ''',
+    )
+    result = run_torchlint("--isolated", "loss.py")
+    assert findings(result.stdout) == []
+    assert result.returncode == 0

@@ -10,8 +10,8 @@ from torchlint.analysis import FileFacts
 from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, ZERO_GRAD
 
 
-def facts_of(source: str) -> FileFacts:
-    return FileFacts(cst.parse_module(textwrap.dedent(source)))
+def facts_of(source: str, path: str = "train.py") -> FileFacts:
+    return FileFacts(cst.parse_module(textwrap.dedent(source)), path=path)
 
 
 def qualified_names_of_calls(facts: FileFacts) -> list:
@@ -151,8 +151,7 @@ def test_softmax_is_followed_through_names_and_reshapes() -> None:
 
 
 def test_eval_scopes_cover_no_grad_named_functions_and_eval_loaders() -> None:
-    facts = facts_of(
-        """
+    source = """
         import torch
         def validate(model): ...
         def test_shapes(model): ...
@@ -165,5 +164,23 @@ def test_eval_scopes_cover_no_grad_named_functions_and_eval_loaders() -> None:
             for x in val_loader:
                 pass
         """
+    in_test_file = facts_of(source, path="tests/test_train.py")
+    assert sorted(scope.kind for scope in in_test_file.eval_scopes) == ["function", "loader_loop", "no_grad"]
+    # outside a test file, test_shapes is an evaluation function too
+    elsewhere = facts_of(source, path="train.py")
+    assert sorted(scope.kind for scope in elsewhere.eval_scopes) == ["function", "function", "loader_loop", "no_grad"]
+
+
+def test_no_grad_inside_a_training_step_is_not_evaluation() -> None:
+    facts = facts_of(
+        """
+        import torch
+        def train(model, target_net, loader, optimizer):
+            for x in loader:
+                with torch.no_grad():
+                    target = target_net(x)
+                (model(x) - target).sum().backward()
+                optimizer.step()
+        """
     )
-    assert sorted(scope.kind for scope in facts.eval_scopes) == ["function", "loader_loop", "no_grad"]
+    assert facts.eval_scopes == []

@@ -55,7 +55,8 @@ def test_every_rule_passes_on_cpu(cpu_run) -> None:
         assert rule["static"]["good_lines"] == []
         assert rule["checks"] and all(check["holds"] for check in rule["checks"])
         assert rule["bad"]["device"] == rule["good"]["device"] == "cpu"
-    assert seconds < 60, f"the whole verify run took {seconds:.1f} s"
+    # about 19 s on an idle 2-core machine (docs/evidence.md); the bound leaves room for a busy one
+    assert seconds < 90, f"the whole verify run took {seconds:.1f} s"
 
 
 def test_json_output_shape(cpu_run) -> None:

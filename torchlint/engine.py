@@ -150,7 +150,7 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     reports: list[tuple[str, str, cst.CSTNode, str]] = []
     errors: list[str] = []
     try:
-        facts = FileFacts(module, wanted_types=_subscribed_types(rules))
+        facts = FileFacts(module, wanted_types=_subscribed_types(rules), path=path)
     except RecursionError:
         return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to analyse"), []
     for rule_class in rules:

@@ -21,8 +21,9 @@ __all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInf
 
 
 class FileFacts:
-    def __init__(self, module: cst.Module, wanted_types: Iterable[type] = ()) -> None:
+    def __init__(self, module: cst.Module, wanted_types: Iterable[type] = (), path: str = "<unknown>") -> None:
         self.module = module
+        self.path = path
         self.walk = FileWalk(module, wanted_types)
         self._memo: dict = {}
 
@@ -127,6 +128,19 @@ class FileFacts:
     @cached_property
     def training_loops(self) -> list[events.TrainingLoop]:
         return events.training_loops(self)
+
+    def is_innermost_training_loop(self, loop: events.TrainingLoop) -> bool:
+        """No other training loop runs inside it: its body is one training step."""
+        return not any(other is not loop and loop.site.node in other.site.blocks for other in self.training_loops)
+
+    def branch_of(self, if_node: cst.If, index: int) -> Optional[str]:
+        """"body" or "orelse": which branch of an ``if`` the code at ``index`` is in."""
+        body_start, body_end, end = self.walk.if_branches[if_node]
+        if body_start <= index <= body_end:
+            return "body"
+        if body_end < index <= end:
+            return "orelse"
+        return None
 
     # -- evaluation --------------------------------------------------------------------------
 

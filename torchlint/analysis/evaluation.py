@@ -54,14 +54,20 @@ class EvalScope:
 
 def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
     found = []
+    in_test_file = _is_test_file(facts.path)
+    # A no_grad block inside a single training step (sample images of a GAN, a DQN's target
+    # network, a teacher's soft targets) belongs to training, not evaluation.
+    training_steps = [loop.site.node for loop in facts.training_loops if facts.is_innermost_training_loop(loop)]
     for scope in facts.walk.scopes:
-        if facts.is_framework_driven(scope.enclosing_class) or _is_pytest_test(scope):
+        if facts.is_framework_driven(scope.enclosing_class) or (in_test_file and _is_pytest_test(scope)):
             continue
         if isinstance(scope.node, cst.FunctionDef) and (
             _grad_disabled_by_decorator(facts, scope) or (_named_for_evaluation(scope.name) and not _trains(facts, scope))
         ):
             found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
         for site in scope.withs:
+            if any(step in site.blocks for step in training_steps):
+                continue
             if any(_disables_grad(facts, item.item) for item in site.node.items):
                 found.append(EvalScope("no_grad", site.node, scope, site.index, site.end))
         for site in scope.loops:
@@ -71,10 +77,12 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
 
 
 def model_calls(facts: "FileFacts", eval_scope: EvalScope) -> list[CallSite]:
-    """Calls in the scope that run a mode-sensitive model (or one we cannot see into)."""
+    """Calls in the scope that run a mode-sensitive model (or one we cannot see into) and use
+    its output: a call whose result is thrown away runs for its side effects, such as
+    recalibrating batch norm after weight averaging, which needs train mode."""
     return [
         site for site in eval_scope.scope.calls
-        if eval_scope.contains(site.index) and _calls_model(facts, site)
+        if eval_scope.contains(site.index) and not site.discarded and _calls_model(facts, site)
     ]
 
 
@@ -143,8 +151,14 @@ def _named_for_evaluation(name: str) -> bool:
     return bool(EVAL_FUNCTION_WORDS.intersection(name_words(name)))
 
 
+def _is_test_file(path: str) -> bool:
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
 def _is_pytest_test(scope: Scope) -> bool:
-    """pytest's test functions test code (a shape, a dtype); they are not evaluation loops."""
+    """pytest's test functions test code (a shape, a dtype); they are not evaluation loops.
+    Only in test files: elsewhere ``test_fn(model, loader)`` is an evaluation loop."""
     while scope is not None:
         if scope.name.startswith("test_"):
             return True

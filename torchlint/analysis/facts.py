@@ -70,7 +70,8 @@ class CallSite:
     index: int  # position in program order
     scope: Scope
     blocks: tuple[cst.CSTNode, ...]  # enclosing loops, with, if and try blocks inside the scope, outermost first
-    assigned_to_self: bool = False  # the value of ``self.x = <call>``
+    assigned_to_self: bool = False  # the value of ``self.x = <call>`` (possibly ``.to(device)``-wrapped)
+    discarded: bool = False  # a statement of its own, or assigned to ``_``: called for its side effects
 
 
 @dataclass(eq=False)
@@ -90,6 +91,19 @@ class BlockSite:
     end: int
     scope: Scope
     blocks: tuple[cst.CSTNode, ...]  # the blocks enclosing this one
+
+
+# nn.Module methods that return the module itself: ``nn.Linear(2, 2).to(device)`` is still the layer.
+MODULE_RETURNING_METHODS = frozenset({"to", "cuda", "cpu", "double", "float", "half", "bfloat16", "train", "eval", "requires_grad_"})
+
+
+def unwrap_module_methods(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """``Net().to(device).eval()`` -> [that whole call, ``Net().to(device)``, ``Net()``]."""
+    chain = [expr]
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in MODULE_RETURNING_METHODS:
+        expr = expr.func.value
+        chain.append(expr)
+    return chain
 
 
 # Fields that never hold code. Skipping them is what makes the walk cheap.
@@ -129,6 +143,9 @@ class FileWalk:
         self.nodes_by_type: dict[type, list[cst.CSTNode]] = {t: [] for t in wanted_types}
         self._index = 0
         self._values_assigned_to_self: set[cst.CSTNode] = set()
+        self._discarded_values: set[cst.CSTNode] = set()
+        # ``if`` statements: (start of the body, end of the body, end of the else branch)
+        self.if_branches: dict[cst.If, tuple[int, int, int]] = {}
         self._blocks: list[cst.CSTNode] = []
         self._class_stack: list[Optional[ClassInfo]] = [None]
         self.module_scope = self._new_scope(module, "<module>", None, None)
@@ -216,7 +233,8 @@ class FileWalk:
 
     def _on_call(self, node: cst.Call) -> None:
         site = CallSite(node=node, index=self._index, scope=self._scope, blocks=tuple(self._blocks),
-                        assigned_to_self=node in self._values_assigned_to_self)
+                        assigned_to_self=node in self._values_assigned_to_self,
+                        discarded=node in self._discarded_values)
         self.calls.append(site)
         self.call_by_node[node] = site
         self._scope.calls.append(site)
@@ -249,8 +267,21 @@ class FileWalk:
 
     def _on_if_or_try(self, node) -> None:
         self._blocks.append(node)
-        self._walk_children(node)
+        if isinstance(node, cst.If):
+            self._walk(node.test)
+            body_start = self._index
+            self._walk(node.body)
+            body_end = self._index
+            if node.orelse is not None:
+                self._walk(node.orelse)
+            self.if_branches[node] = (body_start, body_end, self._index)
+        else:
+            self._walk_children(node)
         self._blocks.pop()
+
+    def _on_expression_statement(self, node: cst.Expr) -> None:
+        self._discarded_values.add(node.value)
+        self._walk_children(node)
 
     def _on_assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -292,6 +323,8 @@ class FileWalk:
     def _record_target(self, target: cst.CSTNode, value: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
             self._bind(target.value, value)
+            if target.value == "_":
+                self._discarded_values.add(value)
         elif isinstance(target, cst.Attribute):
             if target.attr.value == "grad" and isinstance(value, cst.Name) and value.value == "None":
                 self._scope.grad_clears.append(GradClear(target, self._index, self._scope, tuple(self._blocks)))
@@ -299,7 +332,10 @@ class FileWalk:
                 owner = self._scope.enclosing_class
                 if owner is not None:
                     owner.self_bindings.setdefault(target.attr.value, []).append((self._index, value, self._scope))
-                    self._values_assigned_to_self.add(value)
+                    self._values_assigned_to_self.update(unwrap_module_methods(value))
+            elif isinstance(target.value, cst.Name):
+                # ``model.fc = nn.Linear(...)``: a submodule replaced on a local model
+                self._bind(f"{target.value.value}.{target.attr.value}", value)
         else:
             self._bind_target(target)
 
@@ -316,6 +352,7 @@ _HANDLERS = {
     cst.With: FileWalk._on_block,
     cst.If: FileWalk._on_if_or_try,
     cst.Try: FileWalk._on_if_or_try,
+    cst.Expr: FileWalk._on_expression_statement,
     cst.Assign: FileWalk._on_assign,
     cst.AnnAssign: FileWalk._on_ann_assign,
     cst.AugAssign: FileWalk._on_aug_assign,

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.facts import CallSite, ClassInfo
+from torchlint.analysis.facts import CallSite, ClassInfo, unwrap_module_methods
 from torchlint.analysis.modules import local_class
-from torchlint.analysis.values import Value, resolve
+from torchlint.analysis.values import Value, binding_before, resolve
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
@@ -21,6 +21,10 @@ VALUE_PRESERVING_METHODS = frozenset({
 })
 
 
+# The attributes that hold the output layer of torchvision and timm models.
+HEAD_ATTRIBUTES = ("fc", "classifier", "head", "heads")
+
+
 def call_argument(call: cst.Call, position: int, keyword: str) -> Optional[cst.BaseExpression]:
     positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
     for arg in call.args:
@@ -30,10 +34,16 @@ def call_argument(call: cst.Call, position: int, keyword: str) -> Optional[cst.B
 
 
 def constructor(facts: "FileFacts", value: Value) -> tuple[Optional[str], Optional[cst.Call]]:
-    """If ``value`` resolves to a constructor call, its qualified name and the call."""
+    """If ``value`` resolves to a constructor call, its qualified name and the call.
+
+    ``Net().to(device)`` resolves to ``Net()``: those methods return the module itself.
+    """
     resolved = resolve(value)
-    if isinstance(resolved.expr, cst.Call):
-        return facts.qualified_name(resolved.expr.func), resolved.expr
+    expr = unwrap_module_methods(resolved.expr)[-1]
+    if expr is not resolved.expr and isinstance(expr, (cst.Name, cst.Attribute)):
+        return constructor(facts, Value(expr, resolved.scope, resolved.index))
+    if isinstance(expr, cst.Call):
+        return facts.qualified_name(expr.func), expr
     return None, None
 
 
@@ -75,7 +85,8 @@ def is_softmax_output(facts: "FileFacts", value: Value, depth: int = 0) -> bool:
 
 def produces_softmax(facts: "FileFacts", callee: Value, depth: int = 0) -> bool:
     """Whether calling ``callee`` returns a softmax: an nn.Softmax, a Sequential ending in one,
-    or an instance of a local model whose ``forward`` returns one (``self`` included)."""
+    an instance of a local model whose ``forward`` returns one (``self`` included), or a model
+    whose output head was replaced by one of those."""
     if isinstance(callee.expr, cst.Name) and callee.expr.value == "self":
         owner = callee.scope.enclosing_class
         return owner is not None and facts.forward_returns_softmax(owner)
@@ -91,7 +102,20 @@ def produces_softmax(facts: "FileFacts", callee: Value, depth: int = 0) -> bool:
         layers = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
         return bool(layers) and isinstance(layers[-1], cst.Call) and facts.qualified_name(layers[-1].func) in torch_api.SOFTMAX_MODULES
     model_class = local_class(facts, call.func)
-    return model_class is not None and facts.forward_returns_softmax(model_class)
+    if model_class is not None:
+        return facts.forward_returns_softmax(model_class)
+    return _head_produces_softmax(facts, callee, depth)
+
+
+def _head_produces_softmax(facts: "FileFacts", model: Value, depth: int) -> bool:
+    """A library model whose output head was replaced: ``model.fc = nn.Sequential(..., nn.Softmax())``."""
+    if not isinstance(model.expr, cst.Name) or depth > 12:
+        return False
+    for head in HEAD_ATTRIBUTES:
+        bound = binding_before(model.scope, f"{model.expr.value}.{head}", model.index)
+        if bound is not None:
+            return produces_softmax(facts, bound, depth + 1)
+    return False
 
 
 def forward_returns_softmax(facts: "FileFacts", info: ClassInfo) -> bool:

@@ -38,8 +38,9 @@ class Classifier(nn.Module):
 - Parameter-free modules (`nn.ReLU()`, `nn.Flatten()`, `nn.Dropout()`): building them in
   `forward` is wasteful but computes the right thing.
 - Layers constructed with `affine=False` / `elementwise_affine=False`, which own no parameters.
-- Lazy initialisation guarded by a condition (`if self.head is None: self.head = nn.Linear(...)`):
-  the layer is built once and registered.
+- Lazy initialisation guarded by a condition (`if self.head is None: self.head = nn.Linear(...)`,
+  also when moved with `.to(x.device)`): the layer is built once, or when the input size
+  changes, and registered.
 - `forward` of classes that are not modules (`torch.autograd.Function`).
 
 ## Runtime evidence

@@ -44,7 +44,14 @@ def evaluate(model, val_loader):
 - Models defined in the file that contain no dropout or batch norm: the mode changes nothing.
 - Models loaded in eval mode (`from_pretrained`, `torch.jit.load`), and hooks a framework drives
   (Lightning's `validation_step`, a `transformers.Trainer` subclass).
-- pytest test functions (`test_*`): they test code, they are not evaluation loops.
+- A `no_grad` block inside a single training step (a GAN's sample images, a DQN's target
+  network): it is part of training.
+- Model calls whose output is thrown away (`model(x)` as a statement, `_ = model(x)`): they run
+  for side effects such as recalibrating batch norm after weight averaging, which needs train mode.
+- pytest test functions (`test_*` in `test_*.py`, `*_test.py`, `conftest.py`): they test code.
+  Elsewhere, a `test_fn(model, loader)` is an evaluation loop like any other.
+- A model whose class lives in another file and has neither dropout nor batch norm cannot be
+  told apart from one that has them, and is flagged; cross-file facts are not used yet.
 
 ## Runtime evidence
 In the bad program, repeated predictions on one input differ (dropout is active) and batch

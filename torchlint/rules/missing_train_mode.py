@@ -39,6 +39,8 @@ def fit(model, train_loader, val_loader, optimizer, loss_fn, epochs):
 - A `train_one_epoch()` helper that calls `model.train()` itself, called after an `evaluate()`
   helper that calls `model.eval()`: both are seen through.
 - Loops that switch to eval but never train again (evaluation after the training loop).
+- A mode chosen afresh in every iteration (`if phase == "train": model.train() else:
+  model.eval()`, as in the PyTorch transfer-learning tutorial).
 
 ## Runtime evidence
 In the bad program the second epoch trains with `model.training == False`: dropout is off and
@@ -68,8 +70,22 @@ class MissingTrainMode(Rule):
                 # what comes next: the rest of this iteration, then the next one from the top
                 following = events[position + 1:] + events[:position]
                 next_relevant = next((later for later in following if later.kind in (TRAIN, BACKWARD, STEP, EVAL)), None)
-                if next_relevant is not None and next_relevant.kind in (BACKWARD, STEP):
+                if next_relevant is not None and next_relevant.kind in (BACKWARD, STEP) and not self._chosen_per_iteration(event, events):
                     self.report(event.anchor)
+
+    def _chosen_per_iteration(self, switch, events) -> bool:
+        """``if phase == "train": model.train() else: model.eval()``: one branch of an ``if``
+        switches to eval and the other back to train, so every iteration chooses afresh."""
+        site = self.facts.walk.call_by_node.get(switch.anchor)
+        if site is None:
+            return False
+        for block in reversed(site.blocks):
+            if not isinstance(block, cst.If):
+                continue
+            branch = self.facts.branch_of(block, site.index)
+            if any(other.kind == TRAIN and self.facts.branch_of(block, other.index) not in (None, branch) for other in events):
+                return True
+        return False
 
     @classmethod
     def runtime_claim(cls, bad, good):

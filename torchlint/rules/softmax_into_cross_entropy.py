@@ -3,8 +3,10 @@
 ## What it does
 Flags a cross-entropy loss (`nn.CrossEntropyLoss`, `F.cross_entropy`) whose *input* is the output
 of a softmax: `F.softmax`, `torch.softmax`, `tensor.softmax`, an `nn.Softmax` module, an
-`nn.Sequential` that ends in `nn.Softmax`, or a model defined in the same file whose `forward`
-returns a softmax. The value is followed through local names.
+`nn.Sequential` that ends in `nn.Softmax`, a model defined in the same file whose `forward`
+returns a softmax, or a model whose output head (`model.fc`, `model.classifier`, `model.head`)
+was replaced by one of those. The value is followed through local names and through
+`.to(device)`-style calls that return the module itself.
 
 ## Why is this bad?
 `CrossEntropyLoss` expects raw logits: it computes `log_softmax` itself. Feeding it probabilities

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from torchlint import registry
 from torchlint.rule import Rule
@@ -130,7 +130,7 @@ def _number(value) -> str:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.6g}"
     return str(value)
 
 
@@ -148,9 +148,9 @@ def render_text(verdicts: Sequence[RuleVerdict], device: str, fixtures: Path, el
         keys = list(dict.fromkeys([*bad, *good]))
         if keys:
             width = max(len(key) for key in keys)
-            out.append(f"  {'numbers':7}  {'':{width}}  {'bad':>10}  {'good':>10}")
+            out.append(f"  {'numbers':7}  {'':{width}}  {'bad':>12}  {'good':>12}")
             for key in keys:
-                out.append(f"  {'':7}  {key:{width}}  {_number(bad.get(key)):>10}  {_number(good.get(key)):>10}")
+                out.append(f"  {'':7}  {key:{width}}  {_number(bad.get(key)):>12}  {_number(good.get(key)):>12}")
         if verdict.reason and verdict.verdict != PASS:
             out.append(f"  {'reason':7}  {verdict.reason}")
         out.append("")

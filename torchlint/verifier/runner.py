@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -106,9 +107,39 @@ class RuleVerdict:
 # -- running one program ---------------------------------------------------------------------
 
 
-def run_program(variant: str, path: Path, device: str, timeout: float, threads: int = 1) -> ProgramRun:
+class _Children:
+    """The fixture processes now running, so that an interrupted run can kill them (they lead their
+    own process groups, so a terminal's Ctrl-C does not reach them)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen] = set()
+        self.closed = False
+
+    def add(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.add(process)
+            if self.closed:
+                _kill(process)
+
+    def discard(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.discard(process)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            self.closed = True
+            for process in list(self._live):
+                _kill(process)
+
+
+def run_program(variant: str, path: Path, device: str, timeout: float, threads: int = 1,
+                children: Optional[_Children] = None) -> ProgramRun:
     """Run one fixture file's ``observe(device)`` in a fresh interpreter and read its result."""
     run = ProgramRun(variant, str(path))
+    if children is not None and children.closed:
+        run.error = "cancelled"
+        return run
     if not path.is_file():
         run.error = f"{path} not found"
         return run
@@ -121,6 +152,8 @@ def run_program(variant: str, path: Path, device: str, timeout: float, threads: 
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                    cwd=scratch, env=env, text=True, errors="replace",
                                    start_new_session=(os.name == "posix"))
+        if children is not None:
+            children.add(process)
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -129,6 +162,9 @@ def run_program(variant: str, path: Path, device: str, timeout: float, threads: 
             run.seconds = time.perf_counter() - started
             run.error = f"timed out after {timeout:g} s"
             return run
+        finally:
+            if children is not None:
+                children.discard(process)
     run.seconds = time.perf_counter() - started
     payload = _payload(stdout)
     if payload is not None and payload.get("ok"):
@@ -285,16 +321,21 @@ def verify_rules(rules: Sequence[type[Rule]], fixtures: Path, device: str = "cpu
     """Run every selected rule's two fixture programs, ``jobs`` subprocesses at a time."""
     jobs = max(1, jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    children = _Children()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        runs = {}
-        for rule in rules:
-            if no_runtime_symptom(rule):
-                continue
-            for variant in VARIANTS:
-                path = fixtures / rule.module_name() / f"{variant}.py"
-                runs[rule, variant] = pool.submit(run_program, variant, path, device, timeout, threads)
-        statics = {rule: _static_or_none(rule, fixtures) for rule in rules}  # while the programs run
-        return [_judge(rule, statics[rule], runs.get((rule, "bad")), runs.get((rule, "good"))) for rule in rules]
+        try:
+            runs = {}
+            for rule in rules:
+                if no_runtime_symptom(rule):
+                    continue
+                for variant in VARIANTS:
+                    path = fixtures / rule.module_name() / f"{variant}.py"
+                    runs[rule, variant] = pool.submit(run_program, variant, path, device, timeout, threads, children)
+            statics = {rule: _static_or_none(rule, fixtures) for rule in rules}  # while the programs run
+            return [_judge(rule, statics[rule], runs.get((rule, "bad")), runs.get((rule, "good"))) for rule in rules]
+        except BaseException:  # Ctrl-C, or a bug here: leave no fixture process behind
+            children.kill_all()
+            raise
 
 
 def _static_or_none(rule: type[Rule], fixtures: Path) -> Optional[StaticCheck]:

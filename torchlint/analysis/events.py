@@ -125,10 +125,12 @@ def is_optimizer(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSit
         if called in OPTIMIZER_FACTORIES:
             return True
     name = dotted_name(resolved.expr) or dotted_name(receiver)
-    if not name:
-        return False
+    return bool(name) and named_like_optimizer(name)
+
+
+def named_like_optimizer(name: str) -> bool:
+    """``optimizer``, ``opt``, ``self.optG``, ``g_optim``; never a scheduler, an environment or a trainer."""
     words = name_words(name.rsplit(".", 1)[-1])
-    # ``optimizer``, ``opt``, ``optG``, ``g_optim``; never a scheduler, an environment or a trainer
     return any(word == "opt" or word.startswith("optim") for word in words) and not any("sched" in word for word in words)
 
 

@@ -3,6 +3,8 @@
 ## What it does
 Flags, within one iteration (or one function), a `zero_grad()` on an optimizer, or on the model
 that optimizer updates, placed after `.backward()` and before that same optimizer's `.step()`.
+When the optimizer's model is not in view (both are parameters) and only one optimizer is
+stepped, a model cleared there is taken to be that optimizer's.
 
 ## Why is this bad?
 The gradients `backward()` just computed are erased before `step()` can use them, so the
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.events import BACKWARD, STEP, ZERO_GRAD
+from torchlint.analysis.events import BACKWARD, STEP, ZERO_GRAD, named_like_optimizer
 from torchlint.rule import Rule
 
 
@@ -61,10 +63,14 @@ class ZeroGradBetweenBackwardAndStep(Rule):
 
     def _check(self, scope) -> None:
         events = self.facts.events_of(scope)
+        stepped = {event.receiver for event in events if event.kind == STEP and event.receiver}
         for position, step in enumerate(events):
             if step.kind != STEP or not step.receiver:
                 continue
             model = self.facts.optimizer_model(step.receiver, scope)
+            # With one optimizer and its model not in view (both parameters, say), a model that
+            # is cleared between backward and step is the one that optimizer updates.
+            clears_model_of_the_only_optimizer = model is None and len(stepped) == 1
             clearings = []
             for event in reversed(events[:position]):
                 if event.kind == STEP:
@@ -74,7 +80,10 @@ class ZeroGradBetweenBackwardAndStep(Rule):
                     for cleared in clearings:
                         self.report(cleared.node, self.MESSAGE.format(cleared=cleared.receiver, optimizer=step.receiver))
                     break
-                if event.kind == ZERO_GRAD and event.node is event.anchor and event.receiver in (step.receiver, model):
+                if event.kind == ZERO_GRAD and event.node is event.anchor and (
+                    event.receiver in (step.receiver, model)
+                    or (clears_model_of_the_only_optimizer and event.receiver and not named_like_optimizer(event.receiver))
+                ):
                     clearings.append(event)
 
     @classmethod

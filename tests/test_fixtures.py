@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from torchlint import lint_source, registry
 from torchlint.config import Config
+from torchlint.expectations import expected_findings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>TL\d+(?:\s*,\s*TL\d+)*)")
 FIXTURE_FILES = sorted(FIXTURES.glob("*/*.py"))
 ALL_RULES = Config(select=("TL",))
-
-
-def expected_findings(source: str) -> set[tuple[int, str]]:
-    expected = set()
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = EXPECT.search(line)
-        if match:
-            expected |= {(number, code.strip()) for code in match.group("codes").split(",")}
-    return expected
 
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

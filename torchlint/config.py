@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Optional, Sequence
+from typing import Optional
 
 try:
     import tomllib

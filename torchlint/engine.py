@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import io
 import os
-import sys
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field

@@ -19,7 +19,7 @@ from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, Event
 from torchlint.analysis.facts import CallSite, Scope
 from torchlint.analysis.flows import call_argument, constructor
 from torchlint.analysis.names import dotted_name, name_words
-from torchlint.analysis.values import Value, resolve
+from torchlint.analysis.values import Value
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -32,13 +31,13 @@ from typing import Iterator, Optional, Sequence
 import torchlint
 from torchlint.config import Config
 from torchlint.engine import decode, lint_source
+from torchlint.expectations import expected_findings
 from torchlint.rule import Rule
 from torchlint.verifier import child
 from torchlint.verifier.child import MARKER
 
 PASS, FAIL, ERROR, SKIP = "PASS", "FAIL", "ERROR", "SKIP"
 VARIANTS = ("bad", "good")
-_EXPECT = re.compile(r"#\s*expect:\s*([A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)")
 
 
 def default_fixtures_dir() -> Path:
@@ -214,13 +213,8 @@ def _crash_reason(stderr: str, returncode: int) -> str:
 
 
 def expected_lines(source: str, code: str) -> list[int]:
-    """Lines annotated ``# expect: CODE`` (several codes may be listed, comma-separated)."""
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = _EXPECT.search(line)
-        if match and code in [part.strip() for part in match.group(1).split(",")]:
-            found.append(number)
-    return found
+    """Lines annotated ``# expect: CODE``."""
+    return sorted(line for line, expected_code in expected_findings(source) if expected_code == code)
 
 
 def static_check(rule: type[Rule], bad_path: Path, good_path: Path) -> StaticCheck:

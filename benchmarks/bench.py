@@ -15,6 +15,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from torchlint.analysis.project import ProjectIndex
 from torchlint.config import Config
 from torchlint.engine import _lint_text, discover, lint_paths
 
@@ -35,6 +36,8 @@ def main(argv: list[str]) -> None:
     sources = [Path(path).read_text(encoding="utf-8", errors="replace") for path in files]
     lines = sum(source.count("\n") for source in sources)
     all_rules = Config(select=("TL",))
+    for source in sources[:3]:  # warm up both paths so neither pays the first-call costs
+        _lint_text(source, "warm-up.py", all_rules)
 
     start = time.perf_counter()
     for source in sources:
@@ -42,7 +45,8 @@ def main(argv: list[str]) -> None:
     parse = time.perf_counter() - start
 
     start = time.perf_counter()
-    findings = sum(len(_lint_text(source, path, all_rules)[0]) for path, source in zip(files, sources))
+    project = ProjectIndex(files)
+    findings = sum(len(_lint_text(source, path, all_rules, project)[0]) for path, source in zip(files, sources))
     lint = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -1,5 +1,9 @@
 """Discover files, read and parse each once, build its facts, run the selected rules on them.
 
+Every file of a run can ask the project index (``analysis/project.py``) about a class imported
+from another file of the run; each file is linted on its own, in a process pool when there are
+enough files.
+
 The engine knows nothing about any particular rule: it asks the registry for them, gives each
 the file's facts and dispatches the nodes each rule subscribed to (its ``visit_<Node>`` methods)
 after the one walk that builds the facts.
@@ -16,12 +20,14 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst._position import CodePosition, CodeRange
 
 from torchlint import registry
 from torchlint.analysis import FileFacts
+from torchlint.analysis.project import ProjectIndex
 from torchlint.config import Config
 from torchlint.findings import Finding
+from torchlint.positions import positions_of
 from torchlint.rule import Rule
 from torchlint.suppressions import is_suppressed, noqa_lines
 
@@ -54,9 +60,11 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Opti
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         chunk = max(1, len(files) // (jobs * 4))
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(_lint_file, files, [config] * len(files), chunksize=chunk))
+            project = ProjectIndex(files)
+            outcomes = list(pool.map(_lint_file, files, [config] * len(files), [project] * len(files), chunksize=chunk))
     else:
-        outcomes = [_lint_file(path, config) for path in files]
+        project = ProjectIndex(files)
+        outcomes = [_lint_file(path, config, project) for path in files]
     for findings, file_errors in outcomes:
         result.findings.extend(findings)
         result.errors.extend(file_errors)
@@ -109,7 +117,7 @@ def _is_virtualenv(directory: str) -> bool:
 # -- one file --------------------------------------------------------------------------------
 
 
-def _lint_file(path: str, config: Config) -> tuple[list[Finding], list[str]]:
+def _lint_file(path: str, config: Config, project: Optional[ProjectIndex] = None) -> tuple[list[Finding], list[str]]:
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
@@ -118,10 +126,10 @@ def _lint_file(path: str, config: Config) -> tuple[list[Finding], list[str]]:
             data = handle.read()
     except OSError as error:
         return _file_problem(path, config, UNREADABLE, f"cannot read file: {error.strerror or error}"), []
-    return _lint_text(data, path, config)
+    return _lint_text(data, path, config, project)
 
 
-def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Finding], list[str]]:
+def _lint_text(source: str | bytes, path: str, config: Config, project: Optional[ProjectIndex] = None) -> tuple[list[Finding], list[str]]:
     try:
         text = decode(source) if isinstance(source, bytes) else source
     except (SyntaxError, UnicodeDecodeError, LookupError) as error:
@@ -149,7 +157,7 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     reports: list[tuple[str, str, cst.CSTNode, str]] = []
     errors: list[str] = []
     try:
-        facts = FileFacts(module, wanted_types=_subscribed_types(rules), path=path)
+        facts = FileFacts(module, wanted_types=_subscribed_types(rules), path=path, project=project)
     except RecursionError:
         return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to analyse"), []
     for rule_class in rules:
@@ -184,11 +192,13 @@ def decode(data: bytes) -> str:
 
 def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
     """Positions are resolved only for files with findings: it costs another pass over the tree."""
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    positions = positions_of(module, [node for _, _, node, _ in reports])
     noqa_text = noqa_lines(text)
     findings = set()
     for code, name, node, message in reports:
-        where = positions[node]
+        where = positions.get(node)
+        if where is None:  # a node outside the tree: a rule bug, but never a lost finding
+            where = CodeRange(CodePosition(1, 0), CodePosition(1, 0))
         line, column = where.start.line, where.start.column + 1
         if is_suppressed(code, noqa_text(line)):
             continue

@@ -15,15 +15,18 @@ from torchlint.analysis import evaluation, events, flows, modules, torch_api
 from torchlint.analysis.events import Event
 from torchlint.analysis.evaluation import EvalScope
 from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
+from torchlint.analysis.project import ClassSummary, ProjectIndex
 from torchlint.analysis.values import Value, resolve
 
 __all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "Scope", "Value"]
 
 
 class FileFacts:
-    def __init__(self, module: cst.Module, wanted_types: Iterable[type] = (), path: str = "<unknown>") -> None:
+    def __init__(self, module: cst.Module, wanted_types: Iterable[type] = (), path: str = "<unknown>",
+                 project: Optional[ProjectIndex] = None) -> None:
         self.module = module
         self.path = path
+        self.project = project  # cross-file facts; None when linting one file alone
         self.walk = FileWalk(module, wanted_types)
         self._memo: dict = {}
 
@@ -66,6 +69,12 @@ class FileFacts:
 
     # -- classes -----------------------------------------------------------------------------
 
+    def project_class(self, qualified: Optional[str]) -> Optional[ClassSummary]:
+        """The class of another file of the run that an imported name refers to, if known."""
+        if self.project is None or not qualified or qualified.startswith("torch."):
+            return None
+        return self.project.find(qualified)
+
     @cached_property
     def classes_by_name(self) -> dict[str, ClassInfo]:
         return {info.name: info for info in self.walk.classes}
@@ -98,6 +107,9 @@ class FileFacts:
         local = modules.local_class(self, func)
         if local is not None:
             return self.mode_sensitivity(local) if self.is_module_class(local) else False
+        elsewhere = self.project_class(qualified)
+        if elsewhere is not None:
+            return self.project.mode_sensitivity(elsewhere) if self.project.is_module_class(elsewhere) else False
         if qualified is not None:
             return None  # something imported that we cannot see into
         return False

@@ -213,6 +213,9 @@ def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
         local = facts.classes_by_name.get(call.func.value) if isinstance(call.func, cst.Name) else None
         if local is not None:
             return facts.is_module_class(local) and facts.mode_sensitivity(local) is not False
+        elsewhere = facts.project_class(built)
+        if elsewhere is not None:
+            return facts.project.is_module_class(elsewhere) and facts.project.mode_sensitivity(elsewhere) is not False
         if built is not None and built.startswith("torch.nn."):
             if built in torch_api.SEQUENTIAL:
                 return any(

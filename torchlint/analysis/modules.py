@@ -38,6 +38,9 @@ def is_module_class(facts: "FileFacts", info: ClassInfo, _seen: frozenset = froz
             return True
         if local is not None and is_module_class(facts, local, _seen | {info}):
             return True
+        elsewhere = facts.project_class(qualified)
+        if elsewhere is not None and facts.project.is_module_class(elsewhere):
+            return True
     return False
 
 
@@ -91,6 +94,11 @@ def mode_sensitivity(facts: "FileFacts", info: ClassInfo, _seen: frozenset = fro
     for qualified, local in base_names(facts, info):
         if local is not None:
             inherited = mode_sensitivity(facts, local, _seen | {info})
+            if inherited:
+                return True
+            unknown = unknown or inherited is None
+        elif facts.project_class(qualified) is not None:
+            inherited = facts.project.mode_sensitivity(facts.project_class(qualified))
             if inherited:
                 return True
             unknown = unknown or inherited is None

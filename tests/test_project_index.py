@@ -1,0 +1,107 @@
+"""Cross-file facts: a model class defined in another file of the run is known, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import write
+
+MODEL = """
+    import torch.nn as nn
+    from .blocks import Block
+
+
+    class Base(nn.Module):
+        pass
+
+
+    class Plain(Base):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+
+
+    class WithDropout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Block()
+
+        def forward(self, x):
+            return self.block(x)
+"""
+BLOCKS = """
+    import torch.nn as nn
+
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.drop = nn.Dropout(0.1)
+"""
+SUBCLASS = """
+    import torch.nn as nn
+    from model import Base
+
+
+    class Sub(Base):
+        def forward(self, x):
+            return nn.Linear(4, 4)(x)
+"""
+EVALUATE = """
+    import torch
+    from model import Plain, WithDropout
+
+
+    def evaluate(loader):
+        plain = Plain()
+        dropped = WithDropout()
+        with torch.no_grad():
+            for x in loader:
+                a = plain(x)
+        with torch.no_grad():
+            for x in loader:
+                b = dropped(x)
+        return a, b
+"""
+
+
+def lint(tmp_path: Path, *paths: str) -> set[tuple[str, int, str]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "--isolated", "--format", "json", *paths],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return {(finding["path"], finding["line"], finding["code"]) for finding in json.loads(result.stdout)}
+
+
+def write_project(tmp_path: Path) -> None:
+    write(tmp_path, "model.py", MODEL)
+    write(tmp_path, "blocks.py", BLOCKS)
+    write(tmp_path, "sub.py", SUBCLASS)
+    write(tmp_path, "train.py", EVALUATE)
+
+
+def test_imported_model_without_dropout_is_not_flagged_and_one_with_dropout_is(tmp_path) -> None:
+    write_project(tmp_path)
+    found = lint(tmp_path, ".")
+    assert ("train.py", 13, "TL401") in found  # WithDropout holds a Block, which holds dropout
+    assert not any(path == "train.py" and line == 10 for path, line, _ in found)  # Plain: mode-free
+
+
+def test_subclass_of_a_module_from_another_file_is_a_module(tmp_path) -> None:
+    write_project(tmp_path)
+    assert ("sub.py", 7, "TL101") in lint(tmp_path, ".")
+
+
+def test_without_the_other_files_findings_are_fewer_never_different(tmp_path) -> None:
+    write_project(tmp_path)
+    everything = lint(tmp_path, ".")
+    alone = lint(tmp_path, "sub.py", "train.py")
+    assert alone <= everything
+    assert alone == set()  # Base and the two models are unknown: silence, not a guess

@@ -1,0 +1,211 @@
+"""Cross-file facts: a cheap first pass over every file of a run, with Python's own parser.
+
+The common layout puts the model in ``model.py`` and the loop in ``train.py``. From ``train.py``
+alone, ``from model import Net`` is opaque: is ``Net`` an nn.Module, does it hold dropout or
+batch norm? The index answers from a summary of the classes of the run's files.
+
+It is lazy, because most files never ask: the first question scans the files' text once for
+``class <Name>`` lines, and only the files defining a class that was asked about are parsed
+(with Python's ``ast``, several times faster than libcst) and summarised. Each worker process
+keeps its own caches; only the list of paths travels between processes.
+
+Without an index (the flake8 plugin sees one file) every question answers "unknown", and rules
+report fewer findings, never different ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from torchlint.analysis import torch_api
+
+MAX_SOURCE_BYTES = 5 * 1024 * 1024  # the engine's limit too
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    name: str
+    path: str
+    module: str  # dotted module path guessed from the file path: ``src.models.net``
+    bases: tuple[str, ...]  # each base's qualified name through the file's imports, "" if unknown
+    # what the class's methods construct: qualified names through the file's imports, or the
+    # bare name of a class of the same file
+    constructs: tuple[str, ...]
+    constructs_on_self: tuple[str, ...]  # the subset stored on self: ``self.backbone = resnet50()``
+
+
+class ProjectIndex:
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = tuple(paths)
+        self._defined_in: Optional[dict[str, list[str]]] = None  # class name -> files
+        self._summaries: dict[str, list[ClassSummary]] = {}  # file -> its classes
+
+    def __getstate__(self) -> dict:
+        return {"paths": self.paths}  # caches are rebuilt where needed
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["paths"])
+
+    def find(self, qualified: str) -> Optional[ClassSummary]:
+        """The class an import names (``model.Net``, ``.models.Net``); None when not unique."""
+        module, _, name = qualified.lstrip(".").rpartition(".")
+        candidates = [c for path in self._files_defining(name) for c in self._file_classes(path) if c.name == name]
+        if module:
+            candidates = [c for c in candidates if c.module == module or c.module.endswith("." + module)]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _files_defining(self, name: str) -> list[str]:
+        if self._defined_in is None:
+            self._defined_in = {}
+            for path in self.paths:
+                source = _read(path)
+                for defined in _CLASS_DEFINITION.findall(source) if source else ():
+                    self._defined_in.setdefault(defined, []).append(path)
+        return self._defined_in.get(name, [])
+
+    def _file_classes(self, path: str) -> list[ClassSummary]:
+        if path not in self._summaries:
+            source = _read(path)
+            self._summaries[path] = summarize_file(path, source) if source else []
+        return self._summaries[path]
+
+    def _resolve(self, summary: ClassSummary, name: str) -> Optional[ClassSummary]:
+        """A class named in ``summary``'s file: its own (bare name) or an imported one."""
+        if "." in name:
+            return self.find(name)
+        same_file = [c for c in self._file_classes(summary.path) if c.name == name]
+        return same_file[0] if len(same_file) == 1 else None
+
+    def is_module_class(self, summary: ClassSummary, _seen: frozenset = frozenset()) -> bool:
+        if summary in _seen:
+            return False
+        for base in summary.bases:
+            if base.startswith(torch_api.MODULE_BASE_PREFIXES) or base in torch_api.FRAMEWORK_MODULE_BASES:
+                return True
+            found = self._resolve(summary, base) if base else None
+            if found is not None and self.is_module_class(found, _seen | {summary}):
+                return True
+        return False
+
+    def mode_sensitivity(self, summary: ClassSummary, _seen: frozenset = frozenset()) -> Optional[bool]:
+        """As ``modules.mode_sensitivity`` for a class of this file: True, False or None (unknown)."""
+        if summary in _seen:
+            return None
+        # a submodule imported from a library we cannot see into may hold dropout or batch norm
+        unknown = any(
+            not built.startswith("torch.") and self._resolve(summary, built) is None for built in summary.constructs_on_self
+        )
+        for built in summary.constructs:
+            layer = torch_api.torch_nn_class(built)
+            if layer in torch_api.MODE_SENSITIVE_LAYERS or built in torch_api.MODE_SENSITIVE_FUNCTIONS:
+                return True
+            found = self._resolve(summary, built) if not built.startswith("torch.") else None
+            if found is not None and self.is_module_class(found):
+                inner = self.mode_sensitivity(found, _seen | {summary})
+                if inner:
+                    return True
+                unknown = unknown or inner is None
+        for base in summary.bases:
+            if base.startswith("torch.nn.Module") or base in torch_api.FRAMEWORK_MODULE_BASES:
+                continue
+            found = self._resolve(summary, base) if base else None
+            inherited = self.mode_sensitivity(found, _seen | {summary}) if found is not None else None
+            if inherited:
+                return True
+            unknown = unknown or inherited is None
+        return None if unknown else False
+
+
+_CLASS_DEFINITION = re.compile(r"^[ \t]*class[ \t]+(\w+)", re.MULTILINE)
+
+
+def _read(path: str) -> str:
+    try:
+        if os.path.getsize(path) > MAX_SOURCE_BYTES:
+            return ""
+        with open(path, "rb") as handle:
+            data = handle.read()
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+        return ""  # the main pass reports the file
+
+
+def module_path(path: str) -> str:
+    stem = os.path.splitext(os.path.normpath(path))[0].replace(os.sep, ".").replace("/", ".").lstrip(".")
+    return stem[: -len(".__init__")] if stem.endswith(".__init__") else stem
+
+
+def summarize_file(path: str, source: str) -> list[ClassSummary]:
+    """The classes of one file; a file that does not parse contributes nothing."""
+    if "class" not in source:
+        return []
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    aliases = _import_aliases(tree)
+    local_classes = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+
+    def qualified(expr: ast.expr) -> str:
+        parts = []
+        while isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            return ""
+        head = aliases.get(expr.id) or (expr.id if expr.id in local_classes else "")
+        return ".".join([head, *reversed(parts)]) if head else ""
+
+    module = module_path(path)
+    summaries = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        constructs, on_self = [], []
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Call):
+                name = qualified(inner.func)
+                if name:
+                    constructs.append(name)
+            elif isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Call) and any(
+                isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" for t in inner.targets
+            ):
+                name = qualified(inner.value.func)
+                if name:
+                    on_self.append(name)
+        summaries.append(ClassSummary(
+            name=node.name,
+            path=path,
+            module=module,
+            bases=tuple(qualified(base) for base in node.bases),
+            constructs=tuple(dict.fromkeys(constructs)),
+            constructs_on_self=tuple(dict.fromkeys(on_self)),
+        ))
+    return summaries
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    aliases[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            prefix = "." * node.level + (node.module or "")
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                joined = f"{prefix}.{alias.name}" if prefix and not prefix.endswith(".") else f"{prefix}{alias.name}"
+                aliases[alias.asname or alias.name] = joined
+    return aliases

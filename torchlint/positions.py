@@ -1,0 +1,53 @@
+"""Line and column of the nodes a file's findings point at.
+
+libcst computes positions by generating the file's code again while counting lines, which costs
+about as much as the parse. So it is done only for files with findings, and it stops as soon as
+every reported node has its position: the code after the last finding is never generated.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterable
+
+import libcst as cst
+from libcst._position import CodePosition, CodeRange
+from libcst.metadata.position_provider import PositionProvider, PositionProvidingCodegenState
+
+
+class _AllFound(Exception):
+    pass
+
+
+class _StoppingCodegenState(PositionProvidingCodegenState):
+    """libcst's own position-tracking code generation, stopped once the wanted nodes are placed."""
+
+    wanted: frozenset = frozenset()
+
+    @contextmanager
+    def record_syntactic_position(self, node, *, start_node=None, end_node=None):
+        # libcst's version, except that stopping early skips the bookkeeping of the nodes left open
+        start = CodePosition(self.line, self.column)
+        yield
+        end = CodePosition(self.line, self.column)
+        computed = self.provider._computed
+        start = computed[start_node].start if start_node is not None else start
+        end = computed[end_node].end if end_node is not None else end
+        computed[node] = CodeRange(start, end)
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        super().after_codegen(node)
+        if node in self.wanted and all(target in self.provider._computed for target in self.wanted):
+            raise _AllFound
+
+
+def positions_of(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> dict[cst.CSTNode, CodeRange]:
+    wanted = frozenset(nodes)
+    provider = PositionProvider()
+    state = _StoppingCodegenState(default_indent=module.default_indent, default_newline=module.default_newline, provider=provider)
+    state.wanted = wanted
+    try:
+        module._codegen(state)
+    except _AllFound:
+        pass
+    return {node: provider._computed[node] for node in wanted if node in provider._computed}

@@ -41,7 +41,8 @@ def evaluate(model, val_loader):
 - A deliberate `model.train()` inside the evaluation code itself (Monte Carlo dropout).
 - An evaluation function whose callers in the file switch to eval mode before calling it, or a
   class that puts its model in eval mode in another method.
-- Models defined in the file that contain no dropout or batch norm: the mode changes nothing.
+- Models that contain no dropout or batch norm, defined in the file or in another file of the
+  same run (`torchlint src/` sees `src/model.py` from `src/train.py`): the mode changes nothing.
 - Models loaded in eval mode (`from_pretrained`, `torch.jit.load`), and hooks a framework drives
   (Lightning's `validation_step`, a `transformers.Trainer` subclass).
 - A `no_grad` block inside a single training step (a GAN's sample images, a DQN's target
@@ -50,8 +51,9 @@ def evaluate(model, val_loader):
   for side effects such as recalibrating batch norm after weight averaging, which needs train mode.
 - pytest test functions (`test_*` in `test_*.py`, `*_test.py`, `conftest.py`): they test code.
   Elsewhere, a `test_fn(model, loader)` is an evaluation loop like any other.
-- A model whose class lives in another file and has neither dropout nor batch norm cannot be
-  told apart from one that has them, and is flagged; cross-file facts are not used yet.
+- A model whose class is outside the linted files (linting `train.py` alone, or through the
+  flake8 plugin, which sees one file) cannot be looked into, and is flagged if it is named like
+  a model.
 
 ## Runtime evidence
 In the bad program, repeated predictions on one input differ (dropout is active) and batch

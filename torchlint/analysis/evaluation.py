@@ -36,6 +36,11 @@ MODEL_WORDS = frozenset({
     "model", "net", "network", "classifier", "encoder", "decoder", "backbone", "generator",
     "discriminator", "teacher", "student", "critic", "actor", "policy",
 })
+# A name ending in one of these names a function about a model, not a model.
+NOT_A_MODEL_WORDS = frozenset({
+    "fn", "func", "function", "factory", "builder", "creator", "getter", "loader", "cls", "class",
+    "type", "config", "cfg", "hook", "callback", "path", "name",
+})
 # Loaders that return a model already in eval mode.
 LOADED_IN_EVAL_MODE = ("from_pretrained", "torch.jit.load")
 
@@ -204,6 +209,8 @@ def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
     name = dotted_name(func)
     if name is None or name == "self" or facts.local_function(func, site.scope) is not None:
         return False
+    if not site.node.args:
+        return False  # a forward pass takes an input; ``solver.model()`` is a method
     if facts.qualified_name(func) is not None:
         return False  # a library function, not a model instance
     built, call = constructor(facts, Value(func, site.scope, site.index))
@@ -224,4 +231,6 @@ def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
                 )
             return torch_api.torch_nn_class(built) in torch_api.MODE_SENSITIVE_LAYERS
     words = name_words(name.rsplit(".", 1)[-1])
+    if words and words[-1] in NOT_A_MODEL_WORDS:
+        return False  # ``model_fn``, ``model_factory``, ``build_model_fn``: functions about models
     return any(word in MODEL_WORDS or word.endswith("net") for word in words)

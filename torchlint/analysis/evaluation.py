@@ -110,24 +110,27 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
         event.kind == EVAL for method in owner.methods.values() for event in facts.events_of(method)
     ):
         return "eval"  # set up elsewhere in the class (``self.model.eval()`` in __init__, say)
-    caller_modes = [_mode_at_caller(facts, caller, depth=1) for caller in _callers(facts, site.scope)]
-    if any(mode in ("eval", "deliberate") for mode in caller_modes):
-        return "eval"
-    return "train" if "train" in caller_modes else "none"
+    return _mode_from_callers(facts, site.scope, depth=1)
 
 
-def _mode_at_caller(facts: "FileFacts", caller: CallSite, depth: int) -> str:
-    last = _last_switch_before(facts, caller.scope, caller.index)
-    if last is not None:
-        if last.kind == EVAL or not _trains_between(facts, caller.scope, last.index, caller.index):
-            return "eval"
-        return "train"
-    if depth >= 3:
+def _mode_from_callers(facts: "FileFacts", function: Scope, depth: int) -> str:
+    """The mode the function's callers in this file leave the model in. One caller that
+    switches to eval is enough: where callers disagree, silence is preferred."""
+    if depth > 3:
         return "none"
-    modes = [_mode_at_caller(facts, outer, depth + 1) for outer in _callers(facts, caller.scope)]
+    modes = [_mode_at_call(facts, caller, depth) for caller in _callers(facts, function)]
     if "eval" in modes:
         return "eval"
     return "train" if "train" in modes else "none"
+
+
+def _mode_at_call(facts: "FileFacts", caller: CallSite, depth: int) -> str:
+    last = _last_switch_before(facts, caller.scope, caller.index)
+    if last is None:
+        return _mode_from_callers(facts, caller.scope, depth + 1)
+    if last.kind == EVAL or not _trains_between(facts, caller.scope, last.index, caller.index):
+        return "eval"
+    return "train"
 
 
 def _last_switch_before(facts: "FileFacts", scope: Scope, index: int) -> Optional[Event]:

@@ -184,3 +184,27 @@ def test_no_grad_inside_a_training_step_is_not_evaluation() -> None:
         """
     )
     assert facts.eval_scopes == []
+
+
+def test_torch_resolves_in_a_notebook_cell_exported_without_its_import() -> None:
+    facts = facts_of("with torch.no_grad():\n    logits = model(x)\n")
+    assert qualified_names_of_calls(facts)[0] == "torch.no_grad"
+    assert [scope.kind for scope in facts.eval_scopes] == ["no_grad"]
+
+
+def test_training_helpers_called_under_no_grad_contribute_no_training_events() -> None:
+    facts = facts_of(
+        """
+        import torch
+        def loss_batch(model, xb, opt=None):
+            loss = model(xb).sum()
+            if opt is not None:
+                loss.backward()
+                opt.step()
+        def evaluate(model, loader):
+            with torch.no_grad():
+                return [loss_batch(model, xb) for xb in loader]
+        """
+    )
+    evaluate = next(scope for scope in facts.walk.scopes if scope.name == "evaluate")
+    assert facts.events_of(evaluate) == []

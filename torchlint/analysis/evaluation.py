@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Optional, Union
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, Event
+from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, Event, disables_grad, grad_disabled_by_decorator
 from torchlint.analysis.facts import CallSite, Scope
-from torchlint.analysis.flows import call_argument, constructor
+from torchlint.analysis.flows import constructor
 from torchlint.analysis.names import dotted_name, name_words
 from torchlint.analysis.values import Value
 
@@ -67,13 +67,13 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
         if facts.is_framework_driven(scope.enclosing_class) or (in_test_file and _is_pytest_test(scope)):
             continue
         if isinstance(scope.node, cst.FunctionDef) and (
-            _grad_disabled_by_decorator(facts, scope) or (_named_for_evaluation(scope.name) and not _trains(facts, scope))
+            grad_disabled_by_decorator(facts, scope) or (_named_for_evaluation(scope.name) and not _trains(facts, scope))
         ):
             found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
         for site in scope.withs:
             if any(step in site.blocks for step in training_steps):
                 continue
-            if any(_disables_grad(facts, item.item) for item in site.node.items):
+            if any(disables_grad(facts, item.item) for item in site.node.items):
                 found.append(EvalScope("no_grad", site.node, scope, site.index, site.end))
         for site in scope.loops:
             if isinstance(site.node, cst.For) and _iterates_eval_loader(site.node.iter):
@@ -171,28 +171,6 @@ def _is_pytest_test(scope: Scope) -> bool:
         if scope.name.startswith("test_"):
             return True
         scope = scope.parent
-    return False
-
-
-def _grad_disabled_by_decorator(facts: "FileFacts", scope: Scope) -> bool:
-    for decorator in scope.decorators:
-        target = decorator.decorator
-        if isinstance(target, cst.Call):
-            target = target.func
-        if facts.qualified_name(target) in torch_api.GRAD_DISABLING:
-            return True
-    return False
-
-
-def _disables_grad(facts: "FileFacts", expr: cst.BaseExpression) -> bool:
-    if not isinstance(expr, cst.Call):
-        return False
-    qualified = facts.qualified_name(expr.func)
-    if qualified in torch_api.GRAD_DISABLING:
-        return True
-    if qualified in torch_api.GRAD_MODE_SETTER:
-        mode = call_argument(expr, 0, "mode")
-        return isinstance(mode, cst.Name) and mode.value == "False"
     return False
 
 

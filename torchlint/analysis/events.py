@@ -103,7 +103,40 @@ def expand(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> li
     function = facts.local_function(callee, site.scope)
     if function is None or function is site.scope:
         return []
-    return [replace(event, anchor=site.node, index=site.index) for event in facts.events_of(function)]
+    events = facts.events_of(function)
+    if _grad_disabled_at(facts, site):
+        # no backward can run under no_grad: a shared ``loss_batch(model, ..., opt=None)``
+        # helper called from evaluation code trains nothing there
+        events = [event for event in events if event.kind not in (BACKWARD, STEP, ZERO_GRAD)]
+    return [replace(event, anchor=site.node, index=site.index) for event in events]
+
+
+def _grad_disabled_at(facts: "FileFacts", site: CallSite) -> bool:
+    return any(
+        isinstance(block, cst.With) and any(disables_grad(facts, item.item) for item in block.items)
+        for block in site.blocks
+    ) or grad_disabled_by_decorator(facts, site.scope)
+
+
+def grad_disabled_by_decorator(facts: "FileFacts", scope: Scope) -> bool:
+    for decorator in scope.decorators:
+        target = decorator.decorator.func if isinstance(decorator.decorator, cst.Call) else decorator.decorator
+        if facts.qualified_name(target) in torch_api.GRAD_DISABLING:
+            return True
+    return False
+
+
+def disables_grad(facts: "FileFacts", expr: cst.BaseExpression) -> bool:
+    """``torch.no_grad()``, ``torch.inference_mode()``, ``torch.set_grad_enabled(False)``."""
+    if not isinstance(expr, cst.Call):
+        return False
+    qualified = facts.qualified_name(expr.func)
+    if qualified in torch_api.GRAD_DISABLING:
+        return True
+    if qualified in torch_api.GRAD_MODE_SETTER:
+        mode = call_argument(expr, 0, "mode")
+        return isinstance(mode, cst.Name) and mode.value == "False"
+    return False
 
 
 def is_grad_scaler(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSite) -> bool:

@@ -70,7 +70,7 @@ class CallSite:
     index: int  # position in program order
     scope: Scope
     blocks: tuple[cst.CSTNode, ...]  # enclosing loops, with, if and try blocks inside the scope, outermost first
-    assigned_to_self: bool = False  # the value of ``self.x = <call>`` (possibly ``.to(device)``-wrapped)
+    assigned_to_self: Optional[str] = None  # "x" for the value of ``self.x = <call>`` (possibly ``.to(device)``-wrapped)
     discarded: bool = False  # a statement of its own, or assigned to ``_``: called for its side effects
 
 
@@ -142,7 +142,7 @@ class FileWalk:
         self.scope_by_node: dict[cst.CSTNode, Scope] = {}
         self.nodes_by_type: dict[type, list[cst.CSTNode]] = {t: [] for t in wanted_types}
         self._index = 0
-        self._values_assigned_to_self: set[cst.CSTNode] = set()
+        self._values_assigned_to_self: dict[cst.CSTNode, str] = {}
         self._discarded_values: set[cst.CSTNode] = set()
         # ``if`` statements: (start of the body, end of the body, end of the else branch)
         self.if_branches: dict[cst.If, tuple[int, int, int]] = {}
@@ -233,7 +233,7 @@ class FileWalk:
 
     def _on_call(self, node: cst.Call) -> None:
         site = CallSite(node=node, index=self._index, scope=self._scope, blocks=tuple(self._blocks),
-                        assigned_to_self=node in self._values_assigned_to_self,
+                        assigned_to_self=self._values_assigned_to_self.get(node),
                         discarded=node in self._discarded_values)
         self.calls.append(site)
         self.call_by_node[node] = site
@@ -332,7 +332,7 @@ class FileWalk:
                 owner = self._scope.enclosing_class
                 if owner is not None:
                     owner.self_bindings.setdefault(target.attr.value, []).append((self._index, value, self._scope))
-                    self._values_assigned_to_self.update(unwrap_module_methods(value))
+                    self._values_assigned_to_self.update(dict.fromkeys(unwrap_module_methods(value), target.attr.value))
             elif isinstance(target.value, cst.Name):
                 # ``model.fc = nn.Linear(...)``: a submodule replaced on a local model
                 self._bind(f"{target.value.value}.{target.attr.value}", value)

@@ -65,6 +65,9 @@ class ImportTable:
             return None
         head, _, rest = dotted.partition(".")
         resolved = self.aliases.get(head)
+        if resolved is None and head == "torch":
+            # a notebook cell exported without the cell that imported torch
+            resolved = "torch"
         if resolved is None:
             return None
         return f"{resolved}.{rest}" if rest else resolved

@@ -38,9 +38,11 @@ class Classifier(nn.Module):
 - Parameter-free modules (`nn.ReLU()`, `nn.Flatten()`, `nn.Dropout()`): building them in
   `forward` is wasteful but computes the right thing.
 - Layers constructed with `affine=False` / `elementwise_affine=False`, which own no parameters.
-- Lazy initialisation guarded by a condition (`if self.head is None: self.head = nn.Linear(...)`,
-  also when moved with `.to(x.device)`): the layer is built once, or when the input size
-  changes, and registered.
+- First-time lazy initialisation guarded by a condition (`if self.head is None: self.head =
+  nn.Linear(...)`, also when moved with `.to(x.device)`): the layer is built once and registered.
+  Build the optimizer after a first forward pass. A guarded rebuild that *replaces* a layer
+  `__init__` registered (`if x.shape[1] != self.fc.in_features: self.fc = nn.Linear(...)`) is
+  flagged: an optimizer built from `model.parameters()` keeps training the old layer.
 - `forward` of classes that are not modules (`torch.autograd.Function`).
 
 ## Runtime evidence
@@ -61,6 +63,7 @@ class LayerBuiltInForward(Rule):
     CODE = "TL101"
     NAME = "layer-built-in-forward"
     MESSAGE = "`{layer}` is constructed inside `{method}`: its weights are re-created on every call and never trained; build it in `__init__`"
+    REPLACEMENT_MESSAGE = "`{layer}` in `{method}` replaces `self.{attribute}` built in `__init__`: an optimizer created before this call keeps updating the old layer and never trains the new one"
     TRIGGER_WORDS = ("torch",)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -73,8 +76,19 @@ class LayerBuiltInForward(Rule):
                 if layer is None:
                     continue
                 if site.assigned_to_self and any(isinstance(block, cst.If) for block in site.blocks):
-                    continue  # lazy initialisation, built once
+                    if self._registered_in_init(info, site.assigned_to_self):
+                        message = self.REPLACEMENT_MESSAGE.format(layer=layer, method=method.name, attribute=site.assigned_to_self)
+                        self.report(site.node, message)
+                    continue  # first-time lazy initialisation: built once, then registered
                 self.report(site.node, self.MESSAGE.format(layer=layer, method=method.name))
+
+    def _registered_in_init(self, info, attribute: str) -> bool:
+        """``__init__`` already stored a layer with parameters under this name."""
+        init = info.methods.get("__init__")
+        return init is not None and any(
+            where is init and isinstance(value, cst.Call) and self._parameterised_layer(value) is not None
+            for _, value, where in info.self_bindings.get(attribute, [])
+        )
 
     def _parameterised_layer(self, call: cst.Call):
         qualified = self.facts.qualified_name(call.func)

@@ -105,3 +105,35 @@ def test_without_the_other_files_findings_are_fewer_never_different(tmp_path) ->
     alone = lint(tmp_path, "sub.py", "train.py")
     assert alone <= everything
     assert alone == set()  # Base and the two models are unknown: silence, not a guess
+
+
+EVAL_HELPER = """
+    import torch
+
+
+    def eval_net(net, loader):
+        net.eval()
+        with torch.no_grad():
+            return [net(images) for images, _ in loader]
+"""
+TRAIN_WITH_IMPORTED_EVAL = """
+    from evaluation import eval_net
+
+
+    def train_net(net, train_loader, val_loader, optimizer, criterion, epochs):
+        for epoch in range(epochs):
+            net.train()
+            for step, (images, masks) in enumerate(train_loader):
+                optimizer.zero_grad()
+                criterion(net(images), masks).backward()
+                optimizer.step()
+                if step % 100 == 0:
+                    eval_net(net, val_loader)
+"""
+
+
+def test_a_mode_switch_in_a_function_imported_from_another_file_is_followed(tmp_path) -> None:
+    write(tmp_path, "evaluation.py", EVAL_HELPER)
+    write(tmp_path, "train.py", TRAIN_WITH_IMPORTED_EVAL)
+    assert lint(tmp_path, ".") == {("train.py", 12, "TL402")}
+    assert lint(tmp_path, "train.py") == set()  # eval_net unseen: silence

@@ -15,7 +15,7 @@ from torchlint.analysis import evaluation, events, flows, modules, torch_api
 from torchlint.analysis.events import Event
 from torchlint.analysis.evaluation import EvalScope
 from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
-from torchlint.analysis.project import ClassSummary, ProjectIndex
+from torchlint.analysis.project import ClassSummary, FunctionSummary, ProjectIndex
 from torchlint.analysis.values import Value, resolve
 
 __all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "Scope", "Value"]
@@ -66,6 +66,12 @@ class FileFacts:
             if owner is not None:
                 return owner.methods.get(func.attr.value)
         return None
+
+    def project_function(self, qualified: Optional[str]) -> Optional[FunctionSummary]:
+        """The module-level function of another file of the run that an imported name refers to."""
+        if self.project is None or not qualified or qualified.startswith("torch."):
+            return None
+        return self.project.find_function(qualified)
 
     # -- classes -----------------------------------------------------------------------------
 

@@ -101,14 +101,25 @@ def expand(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> li
     ``facts.events_of`` is memoised with an empty provisional answer, which ends recursion.
     """
     function = facts.local_function(callee, site.scope)
-    if function is None or function is site.scope:
+    if function is None:
+        events = _events_of_imported_function(facts, callee, site)
+    elif function is site.scope:
         return []
-    events = facts.events_of(function)
+    else:
+        events = facts.events_of(function)
     if _grad_disabled_at(facts, site):
         # no backward can run under no_grad: a shared ``loss_batch(model, ..., opt=None)``
         # helper called from evaluation code trains nothing there
         events = [event for event in events if event.kind not in (BACKWARD, STEP, ZERO_GRAD)]
     return [replace(event, anchor=site.node, index=site.index) for event in events]
+
+
+def _events_of_imported_function(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> list[Event]:
+    """``from eval import eval_net``: the events of a function of another file of the run."""
+    summary = facts.project_function(facts.qualified_name(callee))
+    if summary is None:
+        return []
+    return [Event(kind, None, site.node, site.node, site.index) for kind in summary.events]
 
 
 def _grad_disabled_at(facts: "FileFacts", site: CallSite) -> bool:

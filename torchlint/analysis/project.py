@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from torchlint.analysis import torch_api
+from torchlint.analysis.events import named_like_optimizer
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024  # the engine's limit too
 
@@ -40,11 +41,22 @@ class ClassSummary:
     constructs_on_self: tuple[str, ...]  # the subset stored on self: ``self.backbone = resnet50()``
 
 
+@dataclass(frozen=True)
+class FunctionSummary:
+    """A module-level function's training events, in order: "eval", "train", "backward",
+    "step", "zero_grad" (what ``analysis/events.py`` finds in a function of the linted file)."""
+
+    name: str
+    path: str
+    module: str
+    events: tuple[str, ...]
+
+
 class ProjectIndex:
     def __init__(self, paths: Iterable[str]) -> None:
         self.paths = tuple(paths)
-        self._defined_in: Optional[dict[str, list[str]]] = None  # class name -> files
-        self._summaries: dict[str, list[ClassSummary]] = {}  # file -> its classes
+        self._defined_in: Optional[dict[str, list[str]]] = None  # class or function name -> files
+        self._summaries: dict[str, list] = {}  # file -> its class and function summaries
 
     def __getstate__(self) -> dict:
         return {"paths": self.paths}  # caches are rebuilt where needed
@@ -54,8 +66,18 @@ class ProjectIndex:
 
     def find(self, qualified: str) -> Optional[ClassSummary]:
         """The class an import names (``model.Net``, ``.models.Net``); None when not unique."""
+        return self._find(qualified, ClassSummary)
+
+    def find_function(self, qualified: str) -> Optional[FunctionSummary]:
+        """The module-level function an import names (``eval.eval_net``); None when not unique."""
+        return self._find(qualified, FunctionSummary)
+
+    def _find(self, qualified: str, kind: type):
         module, _, name = qualified.lstrip(".").rpartition(".")
-        candidates = [c for path in self._files_defining(name) for c in self._file_classes(path) if c.name == name]
+        candidates = [
+            c for path in self._files_defining(name) for c in self._file_summaries(path)
+            if c.name == name and isinstance(c, kind)
+        ]
         if module:
             candidates = [c for c in candidates if c.module == module or c.module.endswith("." + module)]
         return candidates[0] if len(candidates) == 1 else None
@@ -69,7 +91,7 @@ class ProjectIndex:
                     self._defined_in.setdefault(defined, []).append(path)
         return self._defined_in.get(name, [])
 
-    def _file_classes(self, path: str) -> list[ClassSummary]:
+    def _file_summaries(self, path: str) -> list:
         if path not in self._summaries:
             source = _read(path)
             self._summaries[path] = summarize_file(path, source) if source else []
@@ -79,7 +101,7 @@ class ProjectIndex:
         """A class named in ``summary``'s file: its own (bare name) or an imported one."""
         if "." in name:
             return self.find(name)
-        same_file = [c for c in self._file_classes(summary.path) if c.name == name]
+        same_file = [c for c in self._file_summaries(summary.path) if c.name == name and isinstance(c, ClassSummary)]
         return same_file[0] if len(same_file) == 1 else None
 
     def is_module_class(self, summary: ClassSummary, _seen: frozenset = frozenset()) -> bool:
@@ -122,7 +144,7 @@ class ProjectIndex:
         return None if unknown else False
 
 
-_CLASS_DEFINITION = re.compile(r"^[ \t]*class[ \t]+(\w+)", re.MULTILINE)
+_CLASS_DEFINITION = re.compile(r"^[ \t]*(?:class|def|async[ \t]+def)[ \t]+(\w+)", re.MULTILINE)
 
 
 def _read(path: str) -> str:
@@ -142,10 +164,9 @@ def module_path(path: str) -> str:
     return stem[: -len(".__init__")] if stem.endswith(".__init__") else stem
 
 
-def summarize_file(path: str, source: str) -> list[ClassSummary]:
-    """The classes of one file; a file that does not parse contributes nothing."""
-    if "class" not in source:
-        return []
+def summarize_file(path: str, source: str) -> list:
+    """The classes and module-level functions of one file; a file that does not parse
+    contributes nothing."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -164,7 +185,10 @@ def summarize_file(path: str, source: str) -> list[ClassSummary]:
         return ".".join([head, *reversed(parts)]) if head else ""
 
     module = module_path(path)
-    summaries = []
+    summaries: list = [
+        FunctionSummary(node.name, path, module, _training_events(node))
+        for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
     for node in ast.walk(tree):
         if not isinstance(node, ast.ClassDef):
             continue
@@ -189,6 +213,43 @@ def summarize_file(path: str, source: str) -> list[ClassSummary]:
             constructs_on_self=tuple(dict.fromkeys(on_self)),
         ))
     return summaries
+
+
+def _training_events(function: ast.AST) -> tuple[str, ...]:
+    calls = []
+    pending = list(ast.iter_child_nodes(function))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue  # defined here, not run here
+        if isinstance(node, ast.Call):
+            calls.append(node)
+        pending.extend(ast.iter_child_nodes(node))
+    events = []
+    for call in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):
+        if not isinstance(call.func, ast.Attribute):
+            continue
+        attribute, arguments = call.func.attr, [*call.args, *(k.value for k in call.keywords)]
+        if attribute == "eval" and not arguments:
+            events.append("eval")
+        elif attribute == "train" and len(arguments) <= 1:
+            mode = arguments[0] if arguments else None
+            if mode is None or (isinstance(mode, ast.Constant) and mode.value is True):
+                events.append("train")
+            elif isinstance(mode, ast.Constant) and mode.value is False:
+                events.append("eval")
+        elif attribute in ("backward", "manual_backward"):
+            events.append("backward")
+        elif attribute == "zero_grad":
+            events.append("zero_grad")
+        elif attribute == "step" and _named_like_optimizer_or_scaler(call.func.value):
+            events.append("step")
+    return tuple(events)
+
+
+def _named_like_optimizer_or_scaler(receiver: ast.expr) -> bool:
+    name = receiver.attr if isinstance(receiver, ast.Attribute) else receiver.id if isinstance(receiver, ast.Name) else ""
+    return bool(name) and ("scaler" in name.lower() or named_like_optimizer(name))
 
 
 def _import_aliases(tree: ast.Module) -> dict[str, str]:

@@ -58,7 +58,7 @@ from torchlint.rule import Rule
 class MissingTrainMode(Rule):
     CODE = "TL402"
     NAME = "missing-train-mode"
-    MESSAGE = "the model is switched to eval mode here and training resumes without `.train()`: later epochs train with dropout and batch norm in eval mode"
+    MESSAGE = "the model is switched to eval mode here and training resumes without `.train()`: the training steps after it run with dropout off and batch norm frozen"
     TRIGGER_WORDS = ("eval", "train(")
 
     def visit_Module(self, node: cst.Module) -> None:

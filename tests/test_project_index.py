@@ -137,3 +137,37 @@ def test_a_mode_switch_in_a_function_imported_from_another_file_is_followed(tmp_
     write(tmp_path, "train.py", TRAIN_WITH_IMPORTED_EVAL)
     assert lint(tmp_path, ".") == {("train.py", 12, "TL402")}
     assert lint(tmp_path, "train.py") == set()  # eval_net unseen: silence
+
+
+HELPERS = """
+    import torch
+
+
+    def run_epoch(model, loader, optimizer, loss_fn):
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+
+
+    def check(model, loader):
+        model.eval()
+        with torch.no_grad():
+            return [model(x) for x, _ in loader]
+"""
+LOOP_OF_IMPORTED_HELPERS = """
+    from helpers import check, run_epoch
+
+
+    def fit(model, train_loader, val_loader, optimizer, loss_fn, epochs):
+        for epoch in range(epochs):
+            run_epoch(model, train_loader, optimizer, loss_fn)
+            check(model, val_loader)
+"""
+
+
+def test_a_loop_made_only_of_imported_helpers_is_still_analysed(tmp_path) -> None:
+    # the loop's file mentions neither eval nor train: the skip-before-parse must not hide it
+    write(tmp_path, "helpers.py", HELPERS)
+    write(tmp_path, "fit.py", LOOP_OF_IMPORTED_HELPERS)
+    assert ("fit.py", 7, "TL402") in lint(tmp_path, ".")

@@ -29,8 +29,10 @@ class Rule:
     MESSAGE: ClassVar[str]
     # Off-by-default rules (the TL9xx hygiene group) must be selected explicitly.
     DEFAULT_ENABLED: ClassVar[bool] = True
-    # The rule cannot fire on a file whose text contains none of these words, so the engine
-    # may skip parsing such a file when no selected rule could fire on it.
+    # The rule cannot fire on a file whose lower-cased text contains none of these words, so the
+    # engine may skip parsing such a file when no selected rule could fire on it. They must be
+    # necessary conditions, also when facts come from other files (a helper imported from
+    # elsewhere may switch modes, but the loop TL402 reports is in this file).
     TRIGGER_WORDS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, facts: "FileFacts", report: Callable[[str, str, cst.CSTNode, str], None]):

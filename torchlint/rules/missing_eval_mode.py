@@ -71,7 +71,7 @@ class MissingEvalMode(Rule):
     CODE = "TL401"
     NAME = "missing-eval-mode"
     MESSAGE = "`{model}` is evaluated in training mode: dropout and batch norm stay active; call `{model}.eval()` before evaluating"
-    TRIGGER_WORDS = ("no_grad", "inference_mode", "val", "test", "eval", "predict", "infer")
+    TRIGGER_WORDS = ("no_grad", "inference_mode", "set_grad_enabled", "val", "test", "eval", "dev", "predict", "infer")
 
     def visit_Module(self, node: cst.Module) -> None:
         reported_calls = set()

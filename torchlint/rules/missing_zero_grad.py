@@ -56,7 +56,7 @@ class MissingZeroGrad(Rule):
     CODE = "TL301"
     NAME = "missing-zero-grad"
     MESSAGE = "`{optimizer}.step()` runs in a loop that never clears gradients: `.backward()` adds to them on every iteration; call `{optimizer}.zero_grad()` each step"
-    TRIGGER_WORDS = ("backward",)
+    TRIGGER_WORDS = ("step",)  # the optimizer step it reports is written in this file
 
     def visit_Module(self, node: cst.Module) -> None:
         loops = self.facts.training_loops

@@ -649,3 +649,16 @@ def test_noqa_after_a_multi_line_string_covers_its_lines_as_in_flake8(tmp_path, 
     result = run_torchlint("--isolated", "loss.py")
     assert findings(result.stdout) == []
     assert result.returncode == 0
+
+
+def test_an_expression_thousands_of_terms_long_is_analysed_not_rejected(tmp_path, run_torchlint):
+    terms = " + ".join(["a"] * 3000)  # a left-deep tree 3000 nodes deep
+    write(
+        tmp_path,
+        "long.py",
+        "import torch.nn.functional as F\n\n\ndef f(logits, y, a):\n"
+        f"    return F.cross_entropy(F.softmax(logits, 1), y) + {terms}\n",
+    )
+    result = run_torchlint("--isolated", "long.py")
+    assert findings(result.stdout) == [("long.py", 5, 12, "TL201")]
+    assert_no_traceback(result)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import ast
 import io
 import os
+import sys
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
@@ -156,21 +158,36 @@ def _lint_text(source: str | bytes, path: str, config: Config, project: Optional
 
     reports: list[tuple[str, str, cst.CSTNode, str]] = []
     errors: list[str] = []
-    try:
-        facts = FileFacts(module, wanted_types=_subscribed_types(rules), path=path, project=project)
-    except RecursionError:
-        return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to analyse"), []
-    for rule_class in rules:
-        rule = rule_class(facts, lambda code, name, node, message: reports.append((code, name, node, message)))
+    with _deep_recursion():
         try:
-            for node_type, method in _visit_methods(rule):
-                for node in facts.walk.nodes_by_type[node_type]:
-                    method(node)
-        except Exception as error:  # a bug in one rule must not hide the other rules' findings
-            errors.append(f"error: internal error in {rule_class.CODE} on {path}: {type(error).__name__}: {error}")
-    if not reports:
-        return [], errors
-    return _locate(reports, module, text, path), errors
+            facts = FileFacts(module, wanted_types=_subscribed_types(rules), path=path, project=project)
+        except RecursionError:
+            return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to analyse"), []
+        for rule_class in rules:
+            rule = rule_class(facts, lambda code, name, node, message: reports.append((code, name, node, message)))
+            try:
+                for node_type, method in _visit_methods(rule):
+                    for node in facts.walk.nodes_by_type[node_type]:
+                        method(node)
+            except Exception as error:  # a bug in one rule must not hide the other rules' findings
+                errors.append(f"error: internal error in {rule_class.CODE} on {path}: {type(error).__name__}: {error}")
+        if not reports:
+            return [], errors
+        return _locate(reports, module, text, path), errors
+
+
+@contextmanager
+def _deep_recursion():
+    """Long expressions (``a + b + ... `` over thousands of terms) nest thousands of nodes deep.
+    The walk and the position pass recurse through them in Python, whose frames no longer
+    consume the C stack from 3.11 on, so a higher limit is safe there; it is restored afterwards."""
+    limit = 20000 if sys.version_info >= (3, 11) else 4000
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def _python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:

@@ -9,8 +9,9 @@ It is lazy, because most files never ask: the first question scans the files' te
 (with Python's ``ast``, several times faster than libcst) and summarised. Each worker process
 keeps its own caches; only the list of paths travels between processes.
 
-Without an index (the flake8 plugin sees one file) every question answers "unknown", and rules
-report fewer findings, never different ones.
+Without an index (the flake8 plugin sees one file) every question answers "unknown". Rules then
+stay silent where a finding would need the other file, except TL401, which flags an unknown
+model named like one (as it does for a model passed in as a parameter).
 """
 
 from __future__ import annotations

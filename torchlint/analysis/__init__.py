@@ -15,7 +15,7 @@ from torchlint.analysis import evaluation, events, flows, modules, torch_api
 from torchlint.analysis.events import Event
 from torchlint.analysis.evaluation import EvalScope
 from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
-from torchlint.analysis.project import ClassSummary, FunctionSummary, ProjectIndex
+from torchlint.analysis.project import ClassSummary, FunctionSummary, ProjectIndex, is_module_class, mode_sensitivity
 from torchlint.analysis.values import Value, resolve
 
 __all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "Scope", "Value"]
@@ -87,10 +87,10 @@ class FileFacts:
 
     @cached_property
     def module_classes(self) -> list[ClassInfo]:
-        return [info for info in self.walk.classes if modules.is_module_class(self, info)]
+        return [info for info in self.walk.classes if self.is_module_class(info)]
 
     def is_module_class(self, info: ClassInfo) -> bool:
-        return info in self.module_classes
+        return self._cached(("module", info), lambda: is_module_class(self.class_summary(info), self), False)
 
     def is_framework_driven(self, info: Optional[ClassInfo]) -> bool:
         return info is not None and self._cached(("framework", info), lambda: modules.is_framework_driven(self, info))
@@ -99,7 +99,23 @@ class FileFacts:
         return self._cached(("forward", info), lambda: modules.forward_reach(self, info))
 
     def mode_sensitivity(self, info: ClassInfo) -> Optional[bool]:
-        return self._cached(("sensitive", info), lambda: modules.mode_sensitivity(self, info))
+        """Does train()/eval() change what this module computes? None when it cannot be told."""
+        return self._cached(("sensitive", info), lambda: mode_sensitivity(self.class_summary(info), self))
+
+    def class_summary(self, info: ClassInfo) -> ClassSummary:
+        """This file's class in the form the project index keeps for other files' classes, so
+        one implementation answers the questions about both."""
+        return self._cached(("summary", info), lambda: modules.class_summary(self, info))
+
+    # ClassLookup, for the summaries of this file's classes
+    def same_file_class(self, summary: ClassSummary, name: str) -> Optional[ClassSummary]:
+        if summary.path != self.path:
+            return self.project.same_file_class(summary, name) if self.project is not None else None
+        local = self.classes_by_name.get(name)
+        return self.class_summary(local) if local is not None else None
+
+    def find(self, qualified: str) -> Optional[ClassSummary]:
+        return self.project_class(qualified)
 
     def constructed_sensitivity(self, func: cst.BaseExpression) -> Optional[bool]:
         """For a constructor call's callee: does the module built depend on train/eval mode?"""
@@ -111,11 +127,9 @@ class FileFacts:
         if qualified in torch_api.MODE_SENSITIVE_FUNCTIONS:
             return True
         local = modules.local_class(self, func)
-        if local is not None:
-            return self.mode_sensitivity(local) if self.is_module_class(local) else False
-        elsewhere = self.project_class(qualified)
-        if elsewhere is not None:
-            return self.project.mode_sensitivity(elsewhere) if self.project.is_module_class(elsewhere) else False
+        summary = self.class_summary(local) if local is not None else self.project_class(qualified)
+        if summary is not None:
+            return mode_sensitivity(summary, self) if is_module_class(summary, self) else False
         if qualified is not None:
             return None  # something imported that we cannot see into
         return False

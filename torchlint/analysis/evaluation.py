@@ -17,6 +17,7 @@ import libcst as cst
 from torchlint.analysis import torch_api
 from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, Event, disables_grad, grad_disabled_by_decorator
 from torchlint.analysis.facts import CallSite, Scope
+from torchlint.analysis.project import is_module_class, mode_sensitivity
 from torchlint.analysis.flows import constructor
 from torchlint.analysis.names import dotted_name, name_words
 from torchlint.analysis.values import Value
@@ -203,7 +204,7 @@ def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
             return facts.is_module_class(local) and facts.mode_sensitivity(local) is not False
         elsewhere = facts.project_class(built)
         if elsewhere is not None:
-            return facts.project.is_module_class(elsewhere) and facts.project.mode_sensitivity(elsewhere) is not False
+            return is_module_class(elsewhere, facts) and mode_sensitivity(elsewhere, facts) is not False
         if built is not None and built.startswith("torch.nn."):
             if built in torch_api.SEQUENTIAL:
                 return any(

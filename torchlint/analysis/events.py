@@ -16,7 +16,7 @@ import libcst as cst
 from torchlint.analysis import torch_api
 from torchlint.analysis.facts import BlockSite, CallSite, GradClear, Scope
 from torchlint.analysis.flows import call_argument, constructor
-from torchlint.analysis.names import dotted_name, name_words
+from torchlint.analysis.names import dotted_name, named_like_optimizer
 from torchlint.analysis.values import Value, binding_before, resolve, self_attribute_binding
 
 if TYPE_CHECKING:
@@ -170,12 +170,6 @@ def is_optimizer(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSit
             return True
     name = dotted_name(resolved.expr) or dotted_name(receiver)
     return bool(name) and named_like_optimizer(name)
-
-
-def named_like_optimizer(name: str) -> bool:
-    """``optimizer``, ``opt``, ``self.optG``, ``g_optim``; never a scheduler, an environment or a trainer."""
-    words = name_words(name.rsplit(".", 1)[-1])
-    return any(word == "opt" or word.startswith("optim") for word in words) and not any("sched" in word for word in words)
 
 
 def optimizer_model(facts: "FileFacts", optimizer: str, scope: Scope) -> Optional[str]:

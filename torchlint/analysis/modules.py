@@ -8,6 +8,7 @@ import libcst as cst
 
 from torchlint.analysis import torch_api
 from torchlint.analysis.facts import ClassInfo, Scope
+from torchlint.analysis.project import ClassSummary, module_path
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
@@ -30,18 +31,25 @@ def base_names(facts: "FileFacts", info: ClassInfo) -> list[tuple[Optional[str],
     return result
 
 
-def is_module_class(facts: "FileFacts", info: ClassInfo, _seen: frozenset = frozenset()) -> bool:
-    if info in _seen:
-        return False
-    for qualified, local in base_names(facts, info):
-        if qualified and (qualified.startswith(torch_api.MODULE_BASE_PREFIXES) or qualified in torch_api.FRAMEWORK_MODULE_BASES):
-            return True
-        if local is not None and is_module_class(facts, local, _seen | {info}):
-            return True
-        elsewhere = facts.project_class(qualified)
-        if elsewhere is not None and facts.project.is_module_class(elsewhere):
-            return True
-    return False
+def class_summary(facts: "FileFacts", info: ClassInfo) -> ClassSummary:
+    """What the project index records for a class, here read off the libcst facts: bases and
+    constructed callees by qualified name, or by bare name for classes of this file."""
+
+    def name_of(expr: cst.BaseExpression) -> str:
+        local = local_class(facts, expr)
+        return local.name if local is not None else facts.qualified_name(expr) or ""
+
+    calls = [site for method in info.methods.values() for site in facts.calls_within(method)]
+    return ClassSummary(
+        name=info.name,
+        path=facts.path,
+        module=module_path(facts.path),
+        bases=tuple(name_of(base.value) for base in info.node.bases if base.keyword is None),
+        constructs=tuple(dict.fromkeys(name for site in calls if (name := name_of(site.node.func)))),
+        constructs_on_self=tuple(dict.fromkeys(
+            name for site in calls if site.assigned_to_self and (name := name_of(site.node.func))
+        )),
+    )
 
 
 def is_framework_driven(facts: "FileFacts", info: ClassInfo, _seen: frozenset = frozenset()) -> bool:
@@ -84,35 +92,3 @@ def forward_reach(facts: "FileFacts", info: ClassInfo) -> list[Scope]:
                 reached.add(name)
                 changed = True
     return [info.methods[name] for name in sorted(reached)]
-
-
-def mode_sensitivity(facts: "FileFacts", info: ClassInfo, _seen: frozenset = frozenset()) -> Optional[bool]:
-    """Whether train()/eval() changes what the module computes: True, False, or None when unknown."""
-    if info in _seen:
-        return None
-    unknown = False
-    for qualified, local in base_names(facts, info):
-        if local is not None:
-            inherited = mode_sensitivity(facts, local, _seen | {info})
-            if inherited:
-                return True
-            unknown = unknown or inherited is None
-        elif facts.project_class(qualified) is not None:
-            inherited = facts.project.mode_sensitivity(facts.project_class(qualified))
-            if inherited:
-                return True
-            unknown = unknown or inherited is None
-        elif qualified is None or not (qualified.startswith("torch.nn.Module") or qualified == "torch.nn.modules.module.Module"):
-            unknown = True  # a base we cannot see into may hold dropout or batch norm
-    for method in info.methods.values():
-        for site in facts.calls_within(method):
-            sensitivity = facts.constructed_sensitivity(site.node.func)
-            if sensitivity:
-                return True
-            unknown = unknown or sensitivity is None and _looks_like_submodule(site)
-    return None if unknown else False
-
-
-def _looks_like_submodule(site) -> bool:
-    """A call of something we cannot see into, stored on self (``self.backbone = resnet50()``)."""
-    return site.assigned_to_self

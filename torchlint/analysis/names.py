@@ -79,3 +79,9 @@ _WORD_BOUNDARY = re.compile(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])")
 def name_words(name: str) -> list[str]:
     """``val_loader`` -> [val, loader]; ``validateModel`` -> [validate, model]."""
     return [word.lower() for word in _WORD_BOUNDARY.split(name) if word]
+
+
+def named_like_optimizer(name: str) -> bool:
+    """``optimizer``, ``opt``, ``self.optG``, ``g_optim``; never a scheduler, an environment or a trainer."""
+    words = name_words(name.rsplit(".", 1)[-1])
+    return any(word == "opt" or word.startswith("optim") for word in words) and not any("sched" in word for word in words)

@@ -22,10 +22,10 @@ import os
 import re
 import tokenize
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Protocol
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.events import named_like_optimizer
+from torchlint.analysis.names import named_like_optimizer
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024  # the engine's limit too
 
@@ -98,51 +98,65 @@ class ProjectIndex:
             self._summaries[path] = summarize_file(path, source) if source else []
         return self._summaries[path]
 
-    def _resolve(self, summary: ClassSummary, name: str) -> Optional[ClassSummary]:
-        """A class named in ``summary``'s file: its own (bare name) or an imported one."""
-        if "." in name:
-            return self.find(name)
+    def same_file_class(self, summary: ClassSummary, name: str) -> Optional[ClassSummary]:
         same_file = [c for c in self._file_summaries(summary.path) if c.name == name and isinstance(c, ClassSummary)]
         return same_file[0] if len(same_file) == 1 else None
 
-    def is_module_class(self, summary: ClassSummary, _seen: frozenset = frozenset()) -> bool:
-        if summary in _seen:
-            return False
-        for base in summary.bases:
-            if base.startswith(torch_api.MODULE_BASE_PREFIXES) or base in torch_api.FRAMEWORK_MODULE_BASES:
-                return True
-            found = self._resolve(summary, base) if base else None
-            if found is not None and self.is_module_class(found, _seen | {summary}):
-                return True
-        return False
 
-    def mode_sensitivity(self, summary: ClassSummary, _seen: frozenset = frozenset()) -> Optional[bool]:
-        """As ``modules.mode_sensitivity`` for a class of this file: True, False or None (unknown)."""
-        if summary in _seen:
-            return None
-        # a submodule imported from a library we cannot see into may hold dropout or batch norm
-        unknown = any(
-            not built.startswith("torch.") and self._resolve(summary, built) is None for built in summary.constructs_on_self
-        )
-        for built in summary.constructs:
-            layer = torch_api.torch_nn_class(built)
-            if layer in torch_api.MODE_SENSITIVE_LAYERS or built in torch_api.MODE_SENSITIVE_FUNCTIONS:
+class ClassLookup(Protocol):
+    """Where the classes a summary names are found: the ProjectIndex for the other files of the
+    run, the FileFacts of the linted file for its own classes (then the index for the rest)."""
+
+    def same_file_class(self, summary: ClassSummary, name: str) -> Optional[ClassSummary]: ...
+
+    def find(self, qualified: str) -> Optional[ClassSummary]: ...
+
+
+def resolve(lookup: ClassLookup, summary: ClassSummary, name: str) -> Optional[ClassSummary]:
+    """A class named in ``summary``'s file: its own (a bare name) or an imported one."""
+    if not name or name.startswith("torch."):
+        return None
+    return lookup.find(name) if "." in name else lookup.same_file_class(summary, name)
+
+
+def is_module_class(summary: ClassSummary, lookup: ClassLookup, _seen: frozenset = frozenset()) -> bool:
+    """Derives from torch.nn (or a framework's module class), directly or through known classes."""
+    if summary in _seen:
+        return False
+    for base in summary.bases:
+        if base.startswith(torch_api.MODULE_BASE_PREFIXES) or base in torch_api.FRAMEWORK_MODULE_BASES:
+            return True
+        found = resolve(lookup, summary, base)
+        if found is not None and is_module_class(found, lookup, _seen | {summary}):
+            return True
+    return False
+
+
+def mode_sensitivity(summary: ClassSummary, lookup: ClassLookup, _seen: frozenset = frozenset()) -> Optional[bool]:
+    """Whether train()/eval() changes what the module computes: True, False, or None when unknown."""
+    if summary in _seen:
+        return None
+    # a submodule imported from a library we cannot see into may hold dropout or batch norm
+    unknown = any(not built.startswith("torch.") and resolve(lookup, summary, built) is None for built in summary.constructs_on_self)
+    for built in summary.constructs:
+        layer = torch_api.torch_nn_class(built)
+        if layer in torch_api.MODE_SENSITIVE_LAYERS or built in torch_api.MODE_SENSITIVE_FUNCTIONS:
+            return True
+        found = resolve(lookup, summary, built)
+        if found is not None and is_module_class(found, lookup):
+            inner = mode_sensitivity(found, lookup, _seen | {summary})
+            if inner:
                 return True
-            found = self._resolve(summary, built) if not built.startswith("torch.") else None
-            if found is not None and self.is_module_class(found):
-                inner = self.mode_sensitivity(found, _seen | {summary})
-                if inner:
-                    return True
-                unknown = unknown or inner is None
-        for base in summary.bases:
-            if base.startswith("torch.nn.Module") or base in torch_api.FRAMEWORK_MODULE_BASES:
-                continue
-            found = self._resolve(summary, base) if base else None
-            inherited = self.mode_sensitivity(found, _seen | {summary}) if found is not None else None
-            if inherited:
-                return True
-            unknown = unknown or inherited is None
-        return None if unknown else False
+            unknown = unknown or inner is None
+    for base in summary.bases:
+        if base.startswith("torch.nn.Module") or base == "torch.nn.modules.module.Module" or base in torch_api.FRAMEWORK_MODULE_BASES:
+            continue
+        found = resolve(lookup, summary, base)
+        inherited = mode_sensitivity(found, lookup, _seen | {summary}) if found is not None else None
+        if inherited:
+            return True
+        unknown = unknown or inherited is None
+    return None if unknown else False
 
 
 _CLASS_DEFINITION = re.compile(r"^[ \t]*(?:class|def|async[ \t]+def)[ \t]+(\w+)", re.MULTILINE)

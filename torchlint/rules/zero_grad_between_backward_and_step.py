@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.events import BACKWARD, STEP, ZERO_GRAD, named_like_optimizer
+from torchlint.analysis.events import BACKWARD, STEP, ZERO_GRAD
+from torchlint.analysis.names import named_like_optimizer
 from torchlint.rule import Rule
 
 

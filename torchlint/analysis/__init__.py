@@ -6,6 +6,7 @@ model and in what order do their events happen?") and never re-derive the answer
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from functools import cached_property
 from typing import Iterable, Optional
 
@@ -45,8 +46,15 @@ class FileFacts:
         return self.walk.scope_by_node.get(node)
 
     def calls_within(self, scope: Scope) -> list[CallSite]:
-        """Calls in ``scope`` and in the functions nested in it."""
-        return [site for site in self.walk.calls if scope.start <= site.index <= scope.end]
+        """Calls in ``scope`` and in the functions nested in it (calls are kept in program order,
+        so this is a slice, not a scan)."""
+        first = bisect_left(self._call_indices, scope.start)
+        last = bisect_right(self._call_indices, scope.end)
+        return self.walk.calls[first:last]
+
+    @cached_property
+    def _call_indices(self) -> list[int]:
+        return [site.index for site in self.walk.calls]
 
     def resolve(self, expr: cst.BaseExpression, scope: Scope, index: int) -> Value:
         return resolve(Value(expr, scope, index))

@@ -171,3 +171,46 @@ def test_a_loop_made_only_of_imported_helpers_is_still_analysed(tmp_path) -> Non
     write(tmp_path, "helpers.py", HELPERS)
     write(tmp_path, "fit.py", LOOP_OF_IMPORTED_HELPERS)
     assert ("fit.py", 7, "TL402") in lint(tmp_path, ".")
+
+
+SOFTMAX_MODELS = """
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.softmax = nn.Softmax(dim=1)
+
+        def forward(self, x):
+            x = self.softmax(self.fc(F.relu(x)))
+            return x
+
+
+    class ProbabilitiesInEvalOnly(nn.Module):
+        def forward(self, x):
+            if self.training:
+                return x
+            return x.softmax(-1)
+"""
+CROSS_ENTROPY_ON_IMPORTED_MODELS = """
+    import torch.nn as nn
+    from models import Net, ProbabilitiesInEvalOnly
+
+
+    def loss_of(x, y):
+        criterion = nn.CrossEntropyLoss()
+        net = Net().to("cpu")
+        fine = ProbabilitiesInEvalOnly()
+        return criterion(net(x), y) + criterion(fine(x), y)
+"""
+
+
+def test_a_model_whose_forward_returns_softmax_in_another_file_is_followed(tmp_path) -> None:
+    write(tmp_path, "models.py", SOFTMAX_MODELS)
+    write(tmp_path, "loss.py", CROSS_ENTROPY_ON_IMPORTED_MODELS)
+    # reported once, at the criterion call fed by Net; the eval-only softmax model is fine
+    assert lint(tmp_path, ".") == {("loss.py", 9, "TL201")}
+    assert lint(tmp_path, "loss.py") == set()

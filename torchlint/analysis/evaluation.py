@@ -65,6 +65,7 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
     # network, a teacher's soft targets) belongs to training, not evaluation.
     training_steps = [loop.site.node for loop in facts.training_loops if facts.is_innermost_training_loop(loop)]
     for scope in facts.walk.scopes:
+        in_single_step = _is_single_training_step(facts, scope)
         if facts.is_framework_driven(scope.enclosing_class) or (in_test_file and _is_pytest_test(scope)):
             continue
         if isinstance(scope.node, cst.FunctionDef) and (
@@ -72,7 +73,7 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
         ):
             found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
         for site in scope.withs:
-            if any(step in site.blocks for step in training_steps):
+            if in_single_step or any(step in site.blocks for step in training_steps):
                 continue
             if any(disables_grad(facts, item.item) for item in site.node.items):
                 found.append(EvalScope("no_grad", site.node, scope, site.index, site.end))
@@ -145,6 +146,16 @@ def _trains_between(facts: "FileFacts", scope: Scope, start: int, end: int) -> b
     return any(event.kind in (BACKWARD, STEP) and start <= event.index < end for event in facts.events_of(scope))
 
 
+def _is_single_training_step(facts: "FileFacts", scope: Scope) -> bool:
+    """An ``update()``/``learn()`` method that runs backward and steps once, outside any loop,
+    as reinforcement-learning agents do: its no_grad blocks compute targets, not evaluations."""
+    steps = [event for event in facts.events_of(scope) if event.kind in (BACKWARD, STEP)]
+    return (
+        {event.kind for event in steps} == {BACKWARD, STEP}
+        and not any(loop.index <= event.index <= loop.end for event in steps for loop in scope.loops)
+    )
+
+
 def _trains(facts: "FileFacts", scope: Scope) -> bool:
     """A function that steps an optimizer is a training function, whatever its name says."""
     return any(event.kind in (BACKWARD, STEP) for event in facts.events_of(scope))
@@ -193,6 +204,8 @@ def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
         return False
     if not site.node.args:
         return False  # a forward pass takes an input; ``solver.model()`` is a method
+    if name.rsplit(".", 1)[-1][:1].isupper():
+        return False  # ``Generator(params)`` builds a model (CapWords names a class); it runs nothing
     if facts.qualified_name(func) is not None:
         return False  # a library function, not a model instance
     built, call = constructor(facts, Value(func, site.scope, site.index))

@@ -104,6 +104,9 @@ def produces_softmax(facts: "FileFacts", callee: Value, depth: int = 0) -> bool:
     model_class = local_class(facts, call.func)
     if model_class is not None:
         return facts.forward_returns_softmax(model_class)
+    elsewhere = facts.project_class(built)
+    if elsewhere is not None:
+        return elsewhere.forward_returns_softmax
     return _head_produces_softmax(facts, callee, depth)
 
 

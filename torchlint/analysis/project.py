@@ -40,6 +40,9 @@ class ClassSummary:
     # bare name of a class of the same file
     constructs: tuple[str, ...]
     constructs_on_self: tuple[str, ...]  # the subset stored on self: ``self.backbone = resnet50()``
+    # every value ``forward`` returns is a softmax (read here for other files' classes only: the
+    # linted file's classes are followed in full by ``analysis/flows.py``)
+    forward_returns_softmax: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,20 +229,71 @@ def summarize_file(path: str, source: str) -> list:
             bases=tuple(qualified(base) for base in node.bases),
             constructs=tuple(dict.fromkeys(constructs)),
             constructs_on_self=tuple(dict.fromkeys(on_self)),
+            forward_returns_softmax=_forward_returns_softmax(node, qualified),
         ))
     return summaries
 
 
-def _training_events(function: ast.AST) -> tuple[str, ...]:
-    calls = []
-    pending = list(ast.iter_child_nodes(function))
+def _forward_returns_softmax(cls: ast.ClassDef, qualified) -> bool:
+    forward = next((n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "forward"), None)
+    if forward is None:
+        return False
+
+    def is_softmax_module(value: ast.expr) -> bool:
+        if not isinstance(value, ast.Call):
+            return False
+        built = qualified(value.func)
+        if built in torch_api.SEQUENTIAL and value.args:
+            return is_softmax_module(value.args[-1])
+        return built in torch_api.SOFTMAX_MODULES
+
+    softmax_attributes = {
+        target.attr
+        for node in ast.walk(cls) if isinstance(node, ast.Assign) and is_softmax_module(node.value)
+        for target in node.targets
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self"
+    }
+    body = [node for node in _own_nodes(forward)]
+    bindings = {  # name -> the last value bound to it in forward, by position
+        target.id: node.value
+        for node in sorted((n for n in body if isinstance(n, ast.Assign)), key=lambda n: (n.lineno, n.col_offset))
+        for target in node.targets if isinstance(target, ast.Name)
+    }
+
+    def is_softmax(expr: ast.expr, depth: int = 0) -> bool:
+        if isinstance(expr, ast.Name) and expr.id in bindings and depth < 5:
+            return is_softmax(bindings[expr.id], depth + 1)
+        if not isinstance(expr, ast.Call):
+            return False
+        func = expr.func
+        if qualified(func) in torch_api.SOFTMAX_FUNCTIONS:
+            return True
+        if isinstance(func, ast.Attribute):
+            on_self = isinstance(func.value, ast.Name) and func.value.id == "self"
+            if on_self:
+                return func.attr in softmax_attributes
+            return func.attr == "softmax" and not qualified(func.value)  # ``logits.softmax(-1)``
+        return False
+
+    returns = [node.value for node in body if isinstance(node, ast.Return)]
+    return bool(returns) and all(value is not None and is_softmax(value) for value in returns)
+
+
+def _own_nodes(function: ast.AST) -> list[ast.AST]:
+    """The nodes of a function's body, without those of the functions and classes defined in it,
+    which do not run where they are written."""
+    nodes, pending = [], list(ast.iter_child_nodes(function))
     while pending:
         node = pending.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue  # defined here, not run here
-        if isinstance(node, ast.Call):
-            calls.append(node)
+            continue
+        nodes.append(node)
         pending.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
+def _training_events(function: ast.AST) -> tuple[str, ...]:
+    calls = [node for node in _own_nodes(function) if isinstance(node, ast.Call)]
     events = []
     for call in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):
         if not isinstance(call.func, ast.Attribute):

@@ -76,9 +76,10 @@ class MissingEvalMode(Rule):
     def visit_Module(self, node: cst.Module) -> None:
         reported_calls = set()
         for eval_scope in self.facts.eval_scopes:
-            for site in self.facts.model_calls(eval_scope):
-                if site.node in reported_calls:
-                    continue
+            calls = self.facts.model_calls(eval_scope)
+            if any(site.node in reported_calls for site in calls):
+                continue  # nested or overlapping scopes (a validate() with a loop over val_loader): one finding
+            for site in calls:
                 if self.facts.mode_before(site, eval_scope) in ("train", "none"):
                     reported_calls.add(site.node)
                     model = cst.Module([]).code_for_node(site.node.func)

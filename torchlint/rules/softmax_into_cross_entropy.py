@@ -3,8 +3,8 @@
 ## What it does
 Flags a cross-entropy loss (`nn.CrossEntropyLoss`, `F.cross_entropy`) whose *input* is the output
 of a softmax: `F.softmax`, `torch.softmax`, `tensor.softmax`, an `nn.Softmax` module, an
-`nn.Sequential` that ends in `nn.Softmax`, a model defined in the same file whose `forward`
-returns a softmax, or a model whose output head (`model.fc`, `model.classifier`, `model.head`)
+`nn.Sequential` that ends in `nn.Softmax`, a model defined in the same file (or in another
+file of the same run) whose `forward` returns a softmax, or a model whose output head (`model.fc`, `model.classifier`, `model.head`)
 was replaced by one of those. The value is followed through local names and through
 `.to(device)`-style calls that return the module itself.
 
@@ -57,7 +57,8 @@ class SoftmaxIntoCrossEntropy(Rule):
     CODE = "TL201"
     NAME = "softmax-into-cross-entropy"
     MESSAGE = "cross-entropy receives the output of a softmax, but it applies log-softmax itself: pass the raw logits"
-    TRIGGER_WORDS = ("softmax",)
+    # the loss is in this file; the softmax may come from a model defined in another
+    TRIGGER_WORDS = ("cross_entropy", "crossentropy")
 
     def visit_Call(self, node: cst.Call) -> None:
         site = self.facts.call_site(node)

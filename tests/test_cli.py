@@ -662,3 +662,24 @@ def test_an_expression_thousands_of_terms_long_is_analysed_not_rejected(tmp_path
     result = run_torchlint("--isolated", "long.py")
     assert findings(result.stdout) == [("long.py", 5, 12, "TL201")]
     assert_no_traceback(result)
+
+
+def test_a_generated_file_nesting_thousands_of_operators_does_not_kill_the_run(tmp_path, run_torchlint):
+    write(tmp_path, "generated.py", "import torch\nx = " + "+".join(["torch.a"] * 8000) + "\n")
+    write(tmp_path, "train.py", NO_ZERO_GRAD)
+    result = run_torchlint("--isolated", ".")
+    assert findings(result.stdout) == [("train.py", 5, 9, "TL301")]
+    assert result.returncode == 1
+
+
+def test_noqa_is_read_on_the_right_line_after_a_form_feed(tmp_path, run_torchlint):
+    write(tmp_path, "ff.py", b"import torch.nn.functional as F\n\x0c\ndef f(x, y):\n    helper = 1  # noqa: TL201\n"
+          b"    return F.cross_entropy(F.softmax(x, 1), y)\n")
+    assert findings(run_torchlint("--isolated", "ff.py").stdout) == [("ff.py", 5, 12, "TL201")]
+
+
+def test_selecting_rules_does_not_hide_a_syntax_error(tmp_path, run_torchlint):
+    write(tmp_path, "broken.py", "def f(:\n    pass\n")
+    result = run_torchlint("--isolated", "--select", "TL201", "broken.py")
+    assert codes(result.stdout) == {"TL000"}
+    assert run_torchlint("--isolated", "--ignore", "TL000", "broken.py").returncode == 0

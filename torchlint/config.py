@@ -79,6 +79,10 @@ class Config:
                 ignored.extend(codes)
         return tuple(ignored)
 
+    def is_code_ignored(self, code: str, name: str, path: Optional[str] = None) -> bool:
+        ignore = self.ignore + (self.codes_ignored_for(path) if path else ())
+        return not registry.is_selected(code, name, True, None, (), ignore)
+
     def is_code_enabled(self, code: str, name: str, default_enabled: bool, path: Optional[str] = None) -> bool:
         ignore = self.ignore + (self.codes_ignored_for(path) if path else ())
         return registry.is_selected(code, name, default_enabled, self.select, self.extend_select, ignore)

@@ -15,6 +15,7 @@ import ast
 import io
 import os
 import sys
+import threading
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from torchlint.rule import Rule
 from torchlint.suppressions import is_suppressed, noqa_lines
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
+PARSER_STACK_BYTES = 512 * 1024 * 1024
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
 SYNTAX_ERROR, UNREADABLE = "TL000", "TL001"
 
@@ -50,7 +52,7 @@ class LintResult:
 
 def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Config] = None) -> list[Finding]:
     """Lint one file's contents. Never raises for bad input: it becomes a TL000/TL001 finding."""
-    findings, _ = _lint_text(source, path, config or Config())
+    findings, _ = _on_large_stack(lambda path, source, config: _lint_text(source, path, config), path, source, config or Config())
     return findings
 
 
@@ -120,6 +122,33 @@ def _is_virtualenv(directory: str) -> bool:
 
 
 def _lint_file(path: str, config: Config, project: Optional[ProjectIndex] = None) -> tuple[list[Finding], list[str]]:
+    return _on_large_stack(_read_and_lint, path, config, project)
+
+
+def _on_large_stack(work, path: str, *args):
+    """Run one file's work in a thread with a large stack, turning any exception into an error
+    line for that file. libcst's native parser recurses on the thread's stack: a generated file
+    with thousands of chained operators overflows the default 8 MiB and kills the process,
+    taking every other file's findings with it. Only the stack pages used are committed."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(work(path, *args))
+        except Exception as error:  # never lose the other files' findings to one file
+            outcome.append(([], [f"error: internal error on {path}: {type(error).__name__}: {error}"]))
+
+    previous = threading.stack_size(PARSER_STACK_BYTES)
+    try:
+        worker = threading.Thread(target=run, name="torchlint-file")
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    worker.join()
+    return outcome[0]
+
+
+def _read_and_lint(path: str, config: Config, project: Optional[ProjectIndex]) -> tuple[list[Finding], list[str]]:
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
@@ -224,8 +253,10 @@ def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
 
 
 def _file_problem(path: str, config: Config, code: str, message: str, line: int = 1, column: int = 1) -> list[Finding]:
+    """A file that could not be read or parsed. Shown whatever --select says, unless ignored by
+    name: a selection of rules must not make a broken file look clean."""
     name = registry.ENGINE_CODES[code][0]
-    if not config.is_code_enabled(code, name, True, path):
+    if config.is_code_ignored(code, name, path):
         return []
     return [Finding(path, line, column, line, column, code, name, message)]
 

@@ -14,6 +14,7 @@ from typing import Callable
 # flake8.defaults.NOQA_INLINE_REGEXP
 NOQA_INLINE = re.compile(r"# noqa(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))?", re.IGNORECASE)
 _SEPARATOR = re.compile(r"[,\s]+")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 def is_suppressed(code: str, line_text: str) -> bool:
@@ -25,7 +26,7 @@ def is_suppressed(code: str, line_text: str) -> bool:
     codes = match.group("codes")
     if codes is None:
         return True
-    listed = tuple(part.strip().upper() for part in _SEPARATOR.split(codes) if part.strip())
+    listed = tuple(part.strip() for part in _SEPARATOR.split(codes) if part.strip())  # case-sensitive, as flake8
     return code in listed or code.startswith(listed)
 
 
@@ -33,7 +34,9 @@ def noqa_lines(text: str) -> Callable[[int], str]:
     """For each line number, the text to search for ``# noqa`` in, as flake8 builds it: lines
     joined by one token (a triple-quoted string) or by a backslash continuation count as one,
     so a ``# noqa`` after a multi-line string covers a finding on any of its lines."""
-    lines = text.splitlines(keepends=True)
+    # Python's own line breaks only: str.splitlines also breaks on form feeds and \u2028,
+    # which would shift every later line number
+    lines = _LINE.findall(text)
     mapping: dict[int, str] = {}
     first, last = len(lines) + 2, -1
     try:

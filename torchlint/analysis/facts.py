@@ -221,6 +221,13 @@ class FileWalk:
         self._bind(node.name.value, None)
         saved = self._scope, self._blocks
         self._scope, self._blocks = scope, []
+        # parameters are local names of unknown value: they hide module-level names alike
+        parameters = node.params
+        for param in (*parameters.posonly_params, *parameters.params, *parameters.kwonly_params):
+            self._bind(param.name.value, None)
+        for star in (parameters.star_arg, parameters.star_kwarg):
+            if isinstance(star, cst.Param):
+                self._bind(star.name.value, None)
         self._class_stack.append(None)
         self._walk(node.body)
         self._class_stack.pop()
@@ -301,6 +308,19 @@ class FileWalk:
         self._record_target(node.target, node.value)
         self._walk_children(node)
 
+    def _on_comprehension(self, node) -> None:
+        # ``[f(x) for x in xs]``: x is bound before f(x) runs, though written after it
+        comprehension = node.for_in
+        while comprehension is not None:
+            self._bind_target(comprehension.target)
+            comprehension = comprehension.inner_for_in
+        self._walk_children(node)
+
+    def _on_with_item(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._bind_target(node.asname.name)
+        self._walk_children(node)
+
     def _on_return(self, node: cst.Return) -> None:
         self._scope.returns.append((self._index, node.value))
         self._walk_children(node)
@@ -358,4 +378,9 @@ _HANDLERS = {
     cst.AugAssign: FileWalk._on_aug_assign,
     cst.NamedExpr: FileWalk._on_named_expr,
     cst.Return: FileWalk._on_return,
+    cst.ListComp: FileWalk._on_comprehension,
+    cst.SetComp: FileWalk._on_comprehension,
+    cst.DictComp: FileWalk._on_comprehension,
+    cst.GeneratorExp: FileWalk._on_comprehension,
+    cst.WithItem: FileWalk._on_with_item,
 }

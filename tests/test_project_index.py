@@ -214,3 +214,35 @@ def test_a_model_whose_forward_returns_softmax_in_another_file_is_followed(tmp_p
     # reported once, at the criterion call fed by Net; the eval-only softmax model is fine
     assert lint(tmp_path, ".") == {("loss.py", 9, "TL201")}
     assert lint(tmp_path, "loss.py") == set()
+
+
+HELPERS_THAT_CLEAR_AND_SWITCH = """
+    def reset_grads(model):
+        for p in model.parameters():
+            p.grad = None
+
+
+    def train_mode(model):
+        model.train()
+"""
+LOOP_USING_THEM = """
+    from utils import reset_grads, train_mode
+
+
+    def fit(model, loader, optimizer, loss_fn, epochs):
+        for epoch in range(epochs):
+            train_mode(model)
+            for x, y in loader:
+                reset_grads(model)
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+            model.eval()
+"""
+
+
+def test_helpers_that_clear_and_switch_in_another_file_are_not_mistaken_for_nothing(tmp_path) -> None:
+    write(tmp_path, "utils.py", HELPERS_THAT_CLEAR_AND_SWITCH)
+    write(tmp_path, "train.py", LOOP_USING_THEM)
+    assert lint(tmp_path, ".") == set()  # seen: the helpers clear (p.grad = None) and switch back
+    # pre-commit and flake8 lint train.py alone: unseen helpers handed the model may do anything
+    assert lint(tmp_path, "train.py") == set()

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Optional, Union
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, Event, disables_grad, grad_disabled_by_decorator
+from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, UNKNOWN, Event, disables_grad, grad_disabled_by_decorator
 from torchlint.analysis.facts import CallSite, Scope
 from torchlint.analysis.project import is_module_class, mode_sensitivity
 from torchlint.analysis.flows import constructor
-from torchlint.analysis.names import dotted_name, name_words
+from torchlint.analysis.names import dotted_name, name_words, named_like_model
 from torchlint.analysis.values import Value
 
 if TYPE_CHECKING:
@@ -33,15 +33,6 @@ EVAL_LOADER = re.compile(
     r"(^|_)(val|valid|validation|test|testing|eval|evaluation|dev)_?(loader|dataloader|dl|data|dataset|ds|set|batches|iter)s?($|_)"
     r"|(^|_)(loader|dataloader|dl)_?(val|valid|test|eval)($|_)"
 )
-MODEL_WORDS = frozenset({
-    "model", "net", "network", "classifier", "encoder", "decoder", "backbone", "generator",
-    "discriminator", "teacher", "student", "critic", "actor", "policy",
-})
-# A name ending in one of these names a function about a model, not a model.
-NOT_A_MODEL_WORDS = frozenset({
-    "fn", "func", "function", "factory", "builder", "creator", "getter", "loader", "cls", "class",
-    "type", "config", "cfg", "hook", "callback", "path", "name",
-})
 # Loaders that return a model already in eval mode.
 LOADED_IN_EVAL_MODE = ("from_pretrained", "torch.jit.load")
 
@@ -102,8 +93,8 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
     """
     last = _last_switch_before(facts, site.scope, site.index)
     if last is not None:
-        if last.kind == EVAL:
-            return "eval"
+        if last.kind in (EVAL, UNKNOWN):
+            return "eval"  # or a helper we cannot see may have switched: silence
         if eval_scope.contains(last.index) or not _trains_between(facts, site.scope, last.index, site.index):
             return "deliberate"
         return "train"
@@ -130,13 +121,13 @@ def _mode_at_call(facts: "FileFacts", caller: CallSite, depth: int) -> str:
     last = _last_switch_before(facts, caller.scope, caller.index)
     if last is None:
         return _mode_from_callers(facts, caller.scope, depth + 1)
-    if last.kind == EVAL or not _trains_between(facts, caller.scope, last.index, caller.index):
+    if last.kind in (EVAL, UNKNOWN) or not _trains_between(facts, caller.scope, last.index, caller.index):
         return "eval"
     return "train"
 
 
 def _last_switch_before(facts: "FileFacts", scope: Scope, index: int) -> Optional[Event]:
-    switches = [event for event in facts.events_of(scope) if event.kind in (EVAL, TRAIN) and event.index < index]
+    switches = [event for event in facts.events_of(scope) if event.kind in (EVAL, TRAIN, UNKNOWN) and event.index < index]
     return switches[-1] if switches else None
 
 
@@ -225,7 +216,4 @@ def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
                     for arg in call.args
                 )
             return torch_api.torch_nn_class(built) in torch_api.MODE_SENSITIVE_LAYERS
-    words = name_words(name.rsplit(".", 1)[-1])
-    if words and words[-1] in NOT_A_MODEL_WORDS:
-        return False  # ``model_fn``, ``model_factory``, ``build_model_fn``: functions about models
-    return any(word in MODEL_WORDS or word.endswith("net") for word in words)
+    return named_like_model(name)

@@ -16,13 +16,16 @@ import libcst as cst
 from torchlint.analysis import torch_api
 from torchlint.analysis.facts import BlockSite, CallSite, GradClear, Scope
 from torchlint.analysis.flows import call_argument, constructor
-from torchlint.analysis.names import dotted_name, named_like_optimizer
+from torchlint.analysis.names import dotted_name, named_like_model, named_like_optimizer
 from torchlint.analysis.values import Value, binding_before, resolve, self_attribute_binding
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
 
 BACKWARD, STEP, ZERO_GRAD, EVAL, TRAIN = "backward", "step", "zero_grad", "eval", "train"
+# A call of a function imported from a file we cannot see, handed the model or the optimizer:
+# it may clear gradients or switch modes. Rules read it as "anything may have happened here".
+UNKNOWN = "unknown"
 OPTIMIZER_FACTORIES = frozenset({"optimizers", "optimizer", "get_optimizer", "build_optimizer", "create_optimizer", "configure_optimizers"})
 
 
@@ -116,10 +119,18 @@ def expand(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> li
 
 def _events_of_imported_function(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> list[Event]:
     """``from eval import eval_net``: the events of a function of another file of the run."""
-    summary = facts.project_function(facts.qualified_name(callee))
-    if summary is None:
-        return []
-    return [Event(kind, None, site.node, site.node, site.index) for kind in summary.events]
+    qualified = facts.qualified_name(callee)
+    summary = facts.project_function(qualified)
+    if summary is not None:
+        return [Event(kind, None, site.node, site.node, site.index) for kind in summary.events]
+    if qualified and not qualified.startswith("torch.") and _hands_over_model_or_optimizer(site.node):
+        return [Event(UNKNOWN, None, site.node, site.node, site.index)]
+    return []
+
+
+def _hands_over_model_or_optimizer(call: cst.Call) -> bool:
+    names = [dotted_name(arg.value) for arg in call.args]
+    return any(name and (named_like_model(name) or named_like_optimizer(name)) for name in names)
 
 
 def _grad_disabled_at(facts: "FileFacts", site: CallSite) -> bool:

@@ -85,3 +85,22 @@ def named_like_optimizer(name: str) -> bool:
     """``optimizer``, ``opt``, ``self.optG``, ``g_optim``; never a scheduler, an environment or a trainer."""
     words = name_words(name.rsplit(".", 1)[-1])
     return any(word == "opt" or word.startswith("optim") for word in words) and not any("sched" in word for word in words)
+
+
+MODEL_WORDS = frozenset({
+    "model", "net", "network", "classifier", "encoder", "decoder", "backbone", "generator",
+    "discriminator", "teacher", "student", "critic", "actor", "policy",
+})
+# A name ending in one of these names a function about a model, not a model.
+NOT_A_MODEL_WORDS = frozenset({
+    "fn", "func", "function", "factory", "builder", "creator", "getter", "loader", "cls", "class",
+    "type", "config", "cfg", "hook", "callback", "path", "name",
+})
+
+
+def named_like_model(name: str) -> bool:
+    """``model``, ``self.net``, ``netG``, ``resnet``, ``target_net``; not ``model_fn``."""
+    words = name_words(name.rsplit(".", 1)[-1])
+    if words and words[-1] in NOT_A_MODEL_WORDS:
+        return False  # ``model_fn``, ``model_factory``, ``build_model_fn``: functions about models
+    return any(word in MODEL_WORDS or word.endswith("net") for word in words)

@@ -293,10 +293,22 @@ def _own_nodes(function: ast.AST) -> list[ast.AST]:
 
 
 def _training_events(function: ast.AST) -> tuple[str, ...]:
-    calls = [node for node in _own_nodes(function) if isinstance(node, ast.Call)]
+    nodes = sorted(
+        (node for node in _own_nodes(function) if isinstance(node, (ast.Call, ast.Assign))),
+        key=lambda node: (node.lineno, node.col_offset),
+    )
     events = []
-    for call in sorted(calls, key=lambda call: (call.lineno, call.col_offset)):
+    for call in nodes:
+        if isinstance(call, ast.Assign):
+            if isinstance(call.value, ast.Constant) and call.value.value is None and any(
+                isinstance(target, ast.Attribute) and target.attr == "grad" for target in call.targets
+            ):
+                events.append("zero_grad")  # ``p.grad = None``
+            continue
         if not isinstance(call.func, ast.Attribute):
+            continue
+        if call.func.attr == "zero_" and isinstance(call.func.value, ast.Attribute) and call.func.value.attr == "grad":
+            events.append("zero_grad")  # ``p.grad.zero_()``
             continue
         attribute, arguments = call.func.attr, [*call.args, *(k.value for k in call.keywords)]
         if attribute == "eval" and not arguments:

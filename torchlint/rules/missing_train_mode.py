@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN
+from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, UNKNOWN
 from torchlint.rule import Rule
 
 
@@ -64,13 +64,14 @@ class MissingTrainMode(Rule):
 
     def visit_Module(self, node: cst.Module) -> None:
         for loop in self.facts.training_loops:
-            events = [event for event in loop.events if event.kind in (EVAL, TRAIN, BACKWARD, STEP)]
+            events = [event for event in loop.events if event.kind in (EVAL, TRAIN, BACKWARD, STEP, UNKNOWN)]
             for position, event in enumerate(events):
                 if event.kind != EVAL:
                     continue
                 # what comes next: the rest of this iteration, then the next one from the top
                 following = events[position + 1:] + events[:position]
-                next_relevant = next((later for later in following if later.kind in (TRAIN, BACKWARD, STEP, EVAL)), None)
+                # a helper we cannot see (UNKNOWN) may switch back to train mode: silence
+                next_relevant = next((later for later in following if later.kind in (TRAIN, BACKWARD, STEP, EVAL, UNKNOWN)), None)
                 if next_relevant is not None and next_relevant.kind in (BACKWARD, STEP) and not self._chosen_per_iteration(event, events):
                     self.report(event.anchor)
 

@@ -246,3 +246,16 @@ def test_helpers_that_clear_and_switch_in_another_file_are_not_mistaken_for_noth
     assert lint(tmp_path, ".") == set()  # seen: the helpers clear (p.grad = None) and switch back
     # pre-commit and flake8 lint train.py alone: unseen helpers handed the model may do anything
     assert lint(tmp_path, "train.py") == set()
+
+
+def test_worker_processes_see_the_other_files_too(tmp_path) -> None:
+    write_project(tmp_path)
+    for number in range(8):  # enough files for the process pool
+        write(tmp_path, f"filler_{number}.py", "import torch\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "--isolated", "--format", "json", "--jobs", "2", "."],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    found = {(finding["path"], finding["line"], finding["code"]) for finding in json.loads(result.stdout)}
+    assert found == lint(tmp_path, "--jobs", "1", ".")
+    assert ("sub.py", 7, "TL101") in found and ("train.py", 13, "TL401") in found

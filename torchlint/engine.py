@@ -63,9 +63,9 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Opti
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         chunk = max(1, len(files) // (jobs * 4))
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            project = ProjectIndex(files)
-            outcomes = list(pool.map(_lint_file, files, [config] * len(files), [project] * len(files), chunksize=chunk))
+        # one project index per worker process, kept for all the files it lints
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(files,)) as pool:
+            outcomes = list(pool.map(_lint_file_in_worker, files, [config] * len(files), chunksize=chunk))
     else:
         project = ProjectIndex(files)
         outcomes = [_lint_file(path, config, project) for path in files]
@@ -119,6 +119,18 @@ def _is_virtualenv(directory: str) -> bool:
 
 
 # -- one file --------------------------------------------------------------------------------
+
+
+_worker_project: Optional[ProjectIndex] = None
+
+
+def _start_worker(files: Sequence[str]) -> None:
+    global _worker_project
+    _worker_project = ProjectIndex(files)
+
+
+def _lint_file_in_worker(path: str, config: Config) -> tuple[list[Finding], list[str]]:
+    return _lint_file(path, config, _worker_project)
 
 
 def _lint_file(path: str, config: Config, project: Optional[ProjectIndex] = None) -> tuple[list[Finding], list[str]]:

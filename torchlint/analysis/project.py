@@ -7,7 +7,7 @@ batch norm? The index answers from a summary of the classes of the run's files.
 It is lazy, because most files never ask: the first question scans the files' text once for
 ``class <Name>`` lines, and only the files defining a class that was asked about are parsed
 (with Python's ``ast``, several times faster than libcst) and summarised. Each worker process
-keeps its own caches; only the list of paths travels between processes.
+keeps its own index and caches, built from the list of paths it was started with.
 
 Without an index (the flake8 plugin sees one file) every question answers "unknown". Rules then
 stay silent where a finding would need the other file, except TL401, which flags an unknown

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
 
 BACKWARD, STEP, ZERO_GRAD, EVAL, TRAIN = "backward", "step", "zero_grad", "eval", "train"
+# ``p.grad = g``: gradients overwritten, neither accumulated by backward() nor cleared.
+GRAD_WRITE = "grad_write"
 # A call of a function imported from a file we cannot see, handed the model or the optimizer:
 # it may clear gradients or switch modes. Rules read it as "anything may have happened here".
 UNKNOWN = "unknown"
@@ -55,7 +57,7 @@ def scope_events(facts: "FileFacts", scope: Scope) -> list[Event]:
     result: list[Event] = []
     for item in items:
         if isinstance(item, GradClear):
-            result.append(Event(ZERO_GRAD, None, item.node, item.node, item.index))
+            result.append(Event(ZERO_GRAD if item.cleared else GRAD_WRITE, None, item.node, item.node, item.index))
         else:
             result.extend(call_events(facts, item))
     return result

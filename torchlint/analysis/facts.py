@@ -76,12 +76,14 @@ class CallSite:
 
 @dataclass(eq=False)
 class GradClear:
-    """``p.grad = None``: clearing gradients by assignment."""
+    """``p.grad = None`` clears gradients by assignment; ``p.grad = g`` (``cleared`` False)
+    writes them, as gradient surgery (PCGrad) does between clearing and stepping."""
 
     node: cst.CSTNode
     index: int
     scope: Scope
     blocks: tuple[cst.CSTNode, ...]
+    cleared: bool = True
 
 
 @dataclass(eq=False)
@@ -346,8 +348,9 @@ class FileWalk:
             if target.value == "_":
                 self._discarded_values.add(value)
         elif isinstance(target, cst.Attribute):
-            if target.attr.value == "grad" and isinstance(value, cst.Name) and value.value == "None":
-                self._scope.grad_clears.append(GradClear(target, self._index, self._scope, tuple(self._blocks)))
+            if target.attr.value == "grad":
+                cleared = isinstance(value, cst.Name) and value.value == "None"
+                self._scope.grad_clears.append(GradClear(target, self._index, self._scope, tuple(self._blocks), cleared))
             elif isinstance(target.value, cst.Name) and target.value.value == "self":
                 owner = self._scope.enclosing_class
                 if owner is not None:

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.events import BACKWARD, STEP, UNKNOWN, ZERO_GRAD
+from torchlint.analysis.events import BACKWARD, GRAD_WRITE, STEP, UNKNOWN, ZERO_GRAD
 from torchlint.rule import Rule
 
 
@@ -71,8 +71,8 @@ class MissingZeroGrad(Rule):
         model = self.facts.optimizer_model(optimizer, loop.site.scope)
         known_optimizers = set(loop.optimizers)
         for event in loop.events:
-            if event.kind == UNKNOWN:
-                return True  # a helper we cannot see was handed the model or optimizer
+            if event.kind in (UNKNOWN, GRAD_WRITE):
+                return True  # a helper we cannot see was handed the model or optimizer; or ``p.grad = g`` overwrites
             if event.kind != ZERO_GRAD:
                 continue
             if event.receiver in (None, optimizer, model):

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.events import BACKWARD, STEP, ZERO_GRAD
+from torchlint.analysis.events import BACKWARD, GRAD_WRITE, STEP, ZERO_GRAD
 from torchlint.analysis.names import named_like_optimizer
 from torchlint.rule import Rule
 
@@ -76,16 +76,29 @@ class ZeroGradBetweenBackwardAndStep(Rule):
             for event in reversed(events[:position]):
                 if event.kind == STEP:
                     break
-                if event.kind == BACKWARD:
+                if event.kind in (BACKWARD, GRAD_WRITE):
                     # only clearing written in this scope: a helper's own clearing is reported there
                     for cleared in clearings:
                         self.report(cleared.node, self.MESSAGE.format(cleared=cleared.receiver, optimizer=step.receiver))
                     break
-                if event.kind == ZERO_GRAD and event.node is event.anchor and (
+                if event.kind == ZERO_GRAD and event.node is event.anchor and self._on_the_path_to(event, step) and (
                     event.receiver in (step.receiver, model)
                     or (clears_model_of_the_only_optimizer and event.receiver and not named_like_optimizer(event.receiver))
                 ):
                     clearings.append(event)
+
+    def _on_the_path_to(self, clearing, step) -> bool:
+        """The clearing runs whenever the step does: not inside an ``if`` or ``except`` that the
+        step is outside of (``if not torch.isfinite(loss): optimizer.zero_grad(); continue``)."""
+        clearing_site = self.facts.walk.call_by_node.get(clearing.node)
+        step_site = self.facts.walk.call_by_node.get(step.anchor)
+        if clearing_site is None or step_site is None:
+            return False
+        return all(
+            block in step_site.blocks
+            for block in clearing_site.blocks
+            if isinstance(block, (cst.If, cst.Try))
+        )
 
     @classmethod
     def runtime_claim(cls, bad, good):

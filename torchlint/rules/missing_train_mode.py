@@ -39,6 +39,8 @@ def fit(model, train_loader, val_loader, optimizer, loss_fn, epochs):
 - A `train_one_epoch()` helper that calls `model.train()` itself, called after an `evaluate()`
   helper that calls `model.eval()`: both are seen through.
 - Loops that switch to eval but never train again (evaluation after the training loop).
+- Switching something other than the trained model: a teacher or target network, a submodule
+  (`model.backbone.eval()` to freeze batch norm), the modules of a loop over `model.modules()`.
 - A mode chosen afresh in every iteration (`if phase == "train": model.train() else:
   model.eval()`, as in the PyTorch transfer-learning tutorial).
 
@@ -52,7 +54,12 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, UNKNOWN
+from torchlint.analysis.names import name_words, named_like_model
 from torchlint.rule import Rule
+
+
+# Models a training loop evaluates but never trains.
+FROZEN_MODEL_WORDS = frozenset({"teacher", "target", "ema", "frozen", "pretrained", "reference", "ref"})
 
 
 class MissingTrainMode(Rule):
@@ -65,8 +72,9 @@ class MissingTrainMode(Rule):
     def visit_Module(self, node: cst.Module) -> None:
         for loop in self.facts.training_loops:
             events = [event for event in loop.events if event.kind in (EVAL, TRAIN, BACKWARD, STEP, UNKNOWN)]
+            trained = {event.receiver for event in events if event.kind == TRAIN and event.receiver}
             for position, event in enumerate(events):
-                if event.kind != EVAL:
+                if event.kind != EVAL or not self._may_be_the_trained_model(event.receiver, trained):
                     continue
                 # what comes next: the rest of this iteration, then the next one from the top
                 following = events[position + 1:] + events[:position]
@@ -74,6 +82,19 @@ class MissingTrainMode(Rule):
                 next_relevant = next((later for later in following if later.kind in (TRAIN, BACKWARD, STEP, EVAL, UNKNOWN)), None)
                 if next_relevant is not None and next_relevant.kind in (BACKWARD, STEP) and not self._chosen_per_iteration(event, events):
                     self.report(event.anchor)
+
+    @staticmethod
+    def _may_be_the_trained_model(receiver, trained: set) -> bool:
+        """``teacher.eval()``, ``model.backbone.eval()`` (frozen batch norm) and ``m.eval()``
+        over ``model.modules()`` switch something other than the model being trained."""
+        if receiver is None or receiver in trained:
+            return True  # a helper's switch, or the model this loop switches to train
+        if receiver.removeprefix("self.").count(".") > 0:
+            return False  # a submodule
+        words = set(name_words(receiver.rsplit(".", 1)[-1]))
+        if words & FROZEN_MODEL_WORDS:
+            return False
+        return named_like_model(receiver) and not trained
 
     def _chosen_per_iteration(self, switch, events) -> bool:
         """``if phase == "train": model.train() else: model.eval()``: one branch of an ``if``

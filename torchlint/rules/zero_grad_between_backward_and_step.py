@@ -36,6 +36,9 @@ def train(model, loader, optimizer, loss_fn):
   discriminator between the generator's backward and step.
 - Clearing after `step()` (at the end of the loop body), and clearing inside the closure handed
   to `optimizer.step(closure)`, which runs before that closure's own backward.
+- Clearing on a path that skips the step: inside an `if` or `except` the step is not in
+  (`if not torch.isfinite(loss): optimizer.zero_grad(); continue`).
+- Gradient surgery that clears and then writes `p.grad = g` before stepping.
 
 ## Runtime evidence
 In the bad loop the parameters are exactly unchanged by `step()`; in the good loop they change.

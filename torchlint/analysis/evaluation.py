@@ -56,7 +56,7 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
     # network, a teacher's soft targets) belongs to training, not evaluation.
     training_steps = [loop.site.node for loop in facts.training_loops if facts.is_innermost_training_loop(loop)]
     for scope in facts.walk.scopes:
-        in_single_step = _is_single_training_step(facts, scope)
+        in_single_step = _is_single_training_step(facts, scope) or _is_module_forward(facts, scope)
         if facts.is_framework_driven(scope.enclosing_class) or (in_test_file and _is_pytest_test(scope)):
             continue
         if isinstance(scope.node, cst.FunctionDef) and (
@@ -99,10 +99,17 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
             return "deliberate"
         return "train"
     owner = site.scope.enclosing_class
-    if owner is not None and any(
-        event.kind == EVAL for method in owner.methods.values() for event in facts.events_of(method)
-    ):
-        return "eval"  # set up elsewhere in the class (``self.model.eval()`` in __init__, say)
+    if owner is not None:
+        class_events = [event for method in owner.methods.values() for event in facts.events_of(method)]
+        if any(event.kind == EVAL for event in class_events):
+            return "eval"  # set up elsewhere in the class (``self.model.eval()`` in __init__, say)
+        if any(event.kind in (BACKWARD, STEP) for event in class_events):
+            return "deliberate"  # an agent whose update() trains it: its rollouts run in train mode
+    # functions run after the module's top level: its last switch is the mode they start in
+    module_scope = facts.walk.module_scope
+    module_switch = _last_switch_before(facts, module_scope, module_scope.end + 1)
+    if site.scope is not module_scope and module_switch is not None and module_switch.kind == EVAL:
+        return "eval"  # ``model.eval()`` at the top of an inference script or server
     return _mode_from_callers(facts, site.scope, depth=1)
 
 
@@ -135,6 +142,13 @@ def _trains_between(facts: "FileFacts", scope: Scope, start: int, end: int) -> b
     """A train() followed by training steps was for training; one followed directly by
     evaluation is a deliberate choice (Monte Carlo dropout)."""
     return any(event.kind in (BACKWARD, STEP) and start <= event.index < end for event in facts.events_of(scope))
+
+
+def _is_module_forward(facts: "FileFacts", scope: Scope) -> bool:
+    """A no_grad block in ``forward`` is part of the model (MoCo's key encoder, a distillation
+    teacher inside a loss module), which runs in whatever mode the model is in."""
+    owner = scope.class_info
+    return scope.name == "forward" and owner is not None and facts.is_module_class(owner)
 
 
 def _is_single_training_step(facts: "FileFacts", scope: Scope) -> bool:

@@ -39,8 +39,11 @@ def evaluate(model, val_loader):
 
 ## Not flagged
 - A deliberate `model.train()` inside the evaluation code itself (Monte Carlo dropout).
-- An evaluation function whose callers in the file switch to eval mode before calling it, or a
-  class that puts its model in eval mode in another method.
+- An evaluation function whose callers in the file switch to eval mode before calling it, a
+  class that puts its model in eval mode in another method, or a script or server that calls
+  `model.eval()` at the top level before its functions run.
+- A class that trains its model in another method (an RL agent's `update()`): its rollouts under
+  `no_grad` run in train mode on purpose. A `no_grad` block inside `forward` is part of the model.
 - Models that contain no dropout or batch norm, defined in the file or in another file of the
   same run (`torchlint src/` sees `src/model.py` from `src/train.py`): the mode changes nothing.
 - Models loaded in eval mode (`from_pretrained`, `torch.jit.load`), and hooks a framework drives

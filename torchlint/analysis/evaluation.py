@@ -105,11 +105,13 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
             return "eval"  # set up elsewhere in the class (``self.model.eval()`` in __init__, say)
         if any(event.kind in (BACKWARD, STEP) for event in class_events):
             return "deliberate"  # an agent whose update() trains it: its rollouts run in train mode
-    # functions run after the module's top level: its last switch is the mode they start in
+    # functions run after the module's top level: a global model switched there starts in eval
     module_scope = facts.walk.module_scope
-    module_switch = _last_switch_before(facts, module_scope, module_scope.end + 1)
-    if site.scope is not module_scope and module_switch is not None and module_switch.kind == EVAL:
-        return "eval"  # ``model.eval()`` at the top of an inference script or server
+    model = dotted_name(site.node.func)
+    if site.scope is not module_scope and "." not in (model or ".") and site.scope.bindings.get(model) is None:
+        module_switches = [e for e in facts.events_of(module_scope) if e.kind in (EVAL, TRAIN) and e.receiver == model]
+        if module_switches and module_switches[-1].kind == EVAL:
+            return "eval"  # ``model.eval()`` at the top of an inference script or server
     return _mode_from_callers(facts, site.scope, depth=1)
 
 

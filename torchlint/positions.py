@@ -12,6 +12,7 @@ from typing import Iterable
 
 import libcst as cst
 from libcst._position import CodePosition, CodeRange
+from libcst.metadata import MetadataWrapper
 from libcst.metadata.position_provider import PositionProvider, PositionProvidingCodegenState
 
 
@@ -43,6 +44,16 @@ class _StoppingCodegenState(PositionProvidingCodegenState):
 
 def positions_of(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> dict[cst.CSTNode, CodeRange]:
     wanted = frozenset(nodes)
+    try:
+        return _positions_stopping_early(module, wanted)
+    except (AttributeError, TypeError, KeyError):
+        # this leans on libcst internals (the provider's ``_computed``); if a libcst release
+        # moves them, the public provider still gives the same positions, only slower
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        return {node: positions[node] for node in wanted if node in positions}
+
+
+def _positions_stopping_early(module: cst.Module, wanted: frozenset) -> dict[cst.CSTNode, CodeRange]:
     provider = PositionProvider()
     state = _StoppingCodegenState(default_indent=module.default_indent, default_newline=module.default_newline, provider=provider)
     state.wanted = wanted

@@ -39,9 +39,6 @@ class FileFacts:
     def call_site(self, node: cst.Call) -> CallSite:
         return self.walk.call_by_node[node]
 
-    def block_site(self, node: cst.CSTNode) -> BlockSite:
-        return self.walk.block_by_node[node]
-
     def scope_of(self, node: cst.CSTNode) -> Optional[Scope]:
         return self.walk.scope_by_node.get(node)
 

@@ -359,6 +359,9 @@ class FileWalk:
             elif isinstance(target.value, cst.Name):
                 # ``model.fc = nn.Linear(...)``: a submodule replaced on a local model
                 self._bind(f"{target.value.value}.{target.attr.value}", value)
+        elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Attribute) and isinstance(target.value.value, cst.Name) and target.value.value.value == "self":
+            # ``self.layers[key] = nn.Linear(...)``: registered in a ModuleDict or ModuleList
+            self._values_assigned_to_self.update(dict.fromkeys(unwrap_module_methods(value), f"{target.value.attr.value}[]"))
         else:
             self._bind_target(target)
 

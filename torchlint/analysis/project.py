@@ -9,9 +9,8 @@ It is lazy, because most files never ask: the first question scans the files' te
 (with Python's ``ast``, several times faster than libcst) and summarised. Each worker process
 keeps its own index and caches, built from the list of paths it was started with.
 
-Without an index (the flake8 plugin sees one file) every question answers "unknown". Rules then
-stay silent where a finding would need the other file, except TL401, which flags an unknown
-model named like one (as it does for a model passed in as a parameter).
+Without an index (the flake8 plugin sees one file) every question answers "unknown": a class or
+function that cannot be found is reported as such, never as empty.
 """
 
 from __future__ import annotations
@@ -91,7 +90,7 @@ class ProjectIndex:
             self._defined_in = {}
             for path in self.paths:
                 source = _read(path)
-                for defined in _CLASS_DEFINITION.findall(source) if source else ():
+                for defined in _DEFINITION.findall(source) if source else ():
                     self._defined_in.setdefault(defined, []).append(path)
         return self._defined_in.get(name, [])
 
@@ -162,7 +161,7 @@ def mode_sensitivity(summary: ClassSummary, lookup: ClassLookup, _seen: frozense
     return None if unknown else False
 
 
-_CLASS_DEFINITION = re.compile(r"^[ \t]*(?:class|def|async[ \t]+def)[ \t]+(\w+)", re.MULTILINE)
+_DEFINITION = re.compile(r"^[ \t]*(?:class|def|async[ \t]+def)[ \t]+(\w+)", re.MULTILINE)
 
 
 def _read(path: str) -> str:

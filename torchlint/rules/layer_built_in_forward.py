@@ -39,7 +39,8 @@ class Classifier(nn.Module):
   `forward` is wasteful but computes the right thing.
 - Layers constructed with `affine=False` / `elementwise_affine=False`, which own no parameters.
 - First-time lazy initialisation guarded by a condition (`if self.head is None: self.head =
-  nn.Linear(...)`, also when moved with `.to(x.device)`): the layer is built once and registered.
+  nn.Linear(...)`, also when moved with `.to(x.device)`, or `if key not in self.heads:
+  self.heads[key] = nn.Linear(...)` into a ModuleDict): the layer is built once and registered.
   Build the optimizer after a first forward pass. A guarded rebuild that *replaces* a layer
   `__init__` registered (`if x.shape[1] != self.fc.in_features: self.fc = nn.Linear(...)`) is
   flagged: an optimizer built from `model.parameters()` keeps training the old layer.

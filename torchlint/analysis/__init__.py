@@ -36,8 +36,16 @@ class FileFacts:
     def qualified_name(self, expr: cst.CSTNode) -> Optional[str]:
         return self.walk.imports.qualified_name(expr)
 
-    def call_site(self, node: cst.Call) -> CallSite:
-        return self.walk.call_by_node[node]
+    def call_site(self, node: cst.CSTNode) -> Optional[CallSite]:
+        """The call site of a call node (None for anything else, such as ``p.grad = None``)."""
+        return self.walk.call_by_node.get(node)
+
+    def class_info(self, node: cst.ClassDef) -> ClassInfo:
+        return self.walk.class_by_node[node]
+
+    @property
+    def module_scope(self) -> Scope:
+        return self.walk.module_scope
 
     def scope_of(self, node: cst.CSTNode) -> Optional[Scope]:
         return self.walk.scope_by_node.get(node)

@@ -68,7 +68,7 @@ class LayerBuiltInForward(Rule):
     TRIGGER_WORDS = ("torch",)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        info = self.facts.walk.class_by_node[node]
+        info = self.facts.class_info(node)
         if not self.facts.is_module_class(info):
             return
         for method in self.facts.forward_reach(info):

@@ -99,7 +99,7 @@ class MissingTrainMode(Rule):
     def _chosen_per_iteration(self, switch, events) -> bool:
         """``if phase == "train": model.train() else: model.eval()``: one branch of an ``if``
         switches to eval and the other back to train, so every iteration chooses afresh."""
-        site = self.facts.walk.call_by_node.get(switch.anchor)
+        site = self.facts.call_site(switch.anchor)
         if site is None:
             return False
         for block in reversed(site.blocks):

@@ -63,7 +63,7 @@ class ZeroGradBetweenBackwardAndStep(Rule):
         self._check(self.facts.scope_of(node))
 
     def visit_Module(self, node: cst.Module) -> None:
-        self._check(self.facts.walk.module_scope)
+        self._check(self.facts.module_scope)
 
     def _check(self, scope) -> None:
         events = self.facts.events_of(scope)
@@ -93,8 +93,8 @@ class ZeroGradBetweenBackwardAndStep(Rule):
     def _on_the_path_to(self, clearing, step) -> bool:
         """The clearing runs whenever the step does: not inside an ``if`` or ``except`` that the
         step is outside of (``if not torch.isfinite(loss): optimizer.zero_grad(); continue``)."""
-        clearing_site = self.facts.walk.call_by_node.get(clearing.node)
-        step_site = self.facts.walk.call_by_node.get(step.anchor)
+        clearing_site = self.facts.call_site(clearing.node)
+        step_site = self.facts.call_site(step.anchor)
         if clearing_site is None or step_site is None:
             return False
         return all(

@@ -12,14 +12,13 @@ after the one walk that builds the facts.
 from __future__ import annotations
 
 import ast
-import io
 import os
 import sys
 import threading
-import tokenize
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Optional, Sequence
 
 import libcst as cst
@@ -32,9 +31,9 @@ from torchlint.config import Config
 from torchlint.findings import Finding
 from torchlint.positions import positions_of
 from torchlint.rule import Rule
+from torchlint.source import MAX_FILE_BYTES, decode
 from torchlint.suppressions import is_suppressed, noqa_lines
 
-MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
 PARSER_STACK_BYTES = 512 * 1024 * 1024
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
 SYNTAX_ERROR, UNREADABLE = "TL000", "TL001"
@@ -242,12 +241,6 @@ def _python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:
     return None
 
 
-def decode(data: bytes) -> str:
-    """Decode per PEP 263: a BOM or coding cookie, else UTF-8."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding)
-
-
 def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
     """Positions are resolved only for files with findings: it costs another pass over the tree."""
     positions = positions_of(module, [node for _, _, node, _ in reports])
@@ -278,15 +271,21 @@ def _one_line(error: BaseException) -> str:
 
 
 def _subscribed_types(rules: Iterable[type[Rule]]) -> set[type]:
-    return {node_type for rule in rules for node_type, _ in _visit_methods(rule)}
+    return {node_type for rule in rules for node_type, _ in _visit_method_names(rule)}
 
 
-def _visit_methods(rule) -> list[tuple[type, object]]:
+def _visit_methods(rule: Rule) -> list[tuple[type, object]]:
+    return [(node_type, getattr(rule, name)) for node_type, name in _visit_method_names(type(rule))]
+
+
+@lru_cache(maxsize=None)
+def _visit_method_names(rule_class: type[Rule]) -> tuple[tuple[type, str], ...]:
+    """The libcst node types a rule class subscribes to, read once per class, not per file."""
     found = []
-    for attribute in dir(rule):
+    for attribute in dir(rule_class):
         if attribute.startswith("visit_"):
             node_type = getattr(cst, attribute[len("visit_"):], None)
             if not isinstance(node_type, type):
-                raise TypeError(f"{rule.__name__}.{attribute}: no libcst node type {attribute[6:]!r}")
-            found.append((node_type, getattr(rule, attribute)))
-    return found
+                raise TypeError(f"{rule_class.__name__}.{attribute}: no libcst node type {attribute[6:]!r}")
+            found.append((node_type, attribute))
+    return tuple(found)

@@ -16,17 +16,15 @@ function that cannot be found is reported as such, never as empty.
 from __future__ import annotations
 
 import ast
-import io
 import os
 import re
-import tokenize
 from dataclasses import dataclass
 from typing import Iterable, Optional, Protocol
 
 from torchlint.analysis import torch_api
+from torchlint.source import MAX_FILE_BYTES, decode
 from torchlint.analysis.names import named_like_optimizer
 
-MAX_SOURCE_BYTES = 5 * 1024 * 1024  # the engine's limit too
 
 
 @dataclass(frozen=True)
@@ -166,12 +164,10 @@ _DEFINITION = re.compile(r"^[ \t]*(?:class|def|async[ \t]+def)[ \t]+(\w+)", re.M
 
 def _read(path: str) -> str:
     try:
-        if os.path.getsize(path) > MAX_SOURCE_BYTES:
+        if os.path.getsize(path) > MAX_FILE_BYTES:
             return ""
         with open(path, "rb") as handle:
-            data = handle.read()
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
+            return decode(handle.read())
     except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
         return ""  # the main pass reports the file
 

@@ -30,7 +30,8 @@ from typing import Iterator, Optional, Sequence
 
 import torchlint
 from torchlint.config import Config
-from torchlint.engine import decode, lint_source
+from torchlint.engine import lint_source
+from torchlint.source import decode
 from torchlint.expectations import expected_findings
 from torchlint.rule import Rule
 from torchlint.verifier import child

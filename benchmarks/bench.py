@@ -15,7 +15,6 @@ from pathlib import Path
 
 import libcst as cst
 
-from torchlint.analysis.project import ProjectIndex
 from torchlint.config import Config
 from torchlint.engine import _lint_text, discover, lint_paths
 
@@ -45,8 +44,7 @@ def main(argv: list[str]) -> None:
     parse = time.perf_counter() - start
 
     start = time.perf_counter()
-    project = ProjectIndex(files)
-    findings = sum(len(_lint_text(source, path, all_rules, project)[0]) for path, source in zip(files, sources))
+    findings = sum(len(_lint_text(source, path, all_rules)[0]) for path, source in zip(files, sources))
     lint = time.perf_counter() - start
 
     start = time.perf_counter()

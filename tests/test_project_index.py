@@ -1,4 +1,4 @@
-"""Cross-file facts: a model class defined in another file of the run is known, through the CLI."""
+"""Cross-file facts: what a file imports from its project is known, whichever files are linted."""
 
 from __future__ import annotations
 
@@ -58,9 +58,11 @@ EVALUATE = """
     from model import Plain, WithDropout
 
 
-    def evaluate(loader):
+    def evaluate(loader, path):
         plain = Plain()
+        plain.load_state_dict(torch.load(path))
         dropped = WithDropout()
+        dropped.load_state_dict(torch.load(path))
         with torch.no_grad():
             for x in loader:
                 a = plain(x)
@@ -90,8 +92,8 @@ def write_project(tmp_path: Path) -> None:
 def test_imported_model_without_dropout_is_not_flagged_and_one_with_dropout_is(tmp_path) -> None:
     write_project(tmp_path)
     found = lint(tmp_path, ".")
-    assert ("train.py", 13, "TL401") in found  # WithDropout holds a Block, which holds dropout
-    assert not any(path == "train.py" and line == 10 for path, line, _ in found)  # Plain: mode-free
+    assert ("train.py", 15, "TL401") in found  # WithDropout holds a Block, which holds dropout
+    assert not any(path == "train.py" and line == 12 for path, line, _ in found)  # Plain: mode-free
 
 
 def test_subclass_of_a_module_from_another_file_is_a_module(tmp_path) -> None:
@@ -99,12 +101,12 @@ def test_subclass_of_a_module_from_another_file_is_a_module(tmp_path) -> None:
     assert ("sub.py", 7, "TL101") in lint(tmp_path, ".")
 
 
-def test_without_the_other_files_findings_are_fewer_never_different(tmp_path) -> None:
+def test_a_file_linted_alone_gets_the_findings_it_gets_in_the_whole_project(tmp_path) -> None:
+    # its imports are followed on disk, whichever files the run was given
     write_project(tmp_path)
     everything = lint(tmp_path, ".")
-    alone = lint(tmp_path, "sub.py", "train.py")
-    assert alone <= everything
-    assert alone == set()  # Base and the two models are unknown: silence, not a guess
+    assert lint(tmp_path, "sub.py", "train.py") == {f for f in everything if f[0] in ("sub.py", "train.py")}
+    assert lint(tmp_path, "train.py") == {f for f in everything if f[0] == "train.py"} == {("train.py", 15, "TL401")}
 
 
 EVAL_HELPER = """
@@ -136,7 +138,7 @@ def test_a_mode_switch_in_a_function_imported_from_another_file_is_followed(tmp_
     write(tmp_path, "evaluation.py", EVAL_HELPER)
     write(tmp_path, "train.py", TRAIN_WITH_IMPORTED_EVAL)
     assert lint(tmp_path, ".") == {("train.py", 12, "TL402")}
-    assert lint(tmp_path, "train.py") == set()  # eval_net unseen: silence
+    assert lint(tmp_path, "train.py") == {("train.py", 12, "TL402")}  # eval_net is found from train.py
 
 
 HELPERS = """
@@ -213,7 +215,7 @@ def test_a_model_whose_forward_returns_softmax_in_another_file_is_followed(tmp_p
     write(tmp_path, "loss.py", CROSS_ENTROPY_ON_IMPORTED_MODELS)
     # reported once, at the criterion call fed by Net; the eval-only softmax model is fine
     assert lint(tmp_path, ".") == {("loss.py", 9, "TL201")}
-    assert lint(tmp_path, "loss.py") == set()
+    assert lint(tmp_path, "loss.py") == {("loss.py", 9, "TL201")}
 
 
 HELPERS_THAT_CLEAR_AND_SWITCH = """
@@ -244,8 +246,13 @@ def test_helpers_that_clear_and_switch_in_another_file_are_not_mistaken_for_noth
     write(tmp_path, "utils.py", HELPERS_THAT_CLEAR_AND_SWITCH)
     write(tmp_path, "train.py", LOOP_USING_THEM)
     assert lint(tmp_path, ".") == set()  # seen: the helpers clear (p.grad = None) and switch back
-    # pre-commit and flake8 lint train.py alone: unseen helpers handed the model may do anything
+    # pre-commit and flake8 lint train.py alone: the helpers are found through its imports
     assert lint(tmp_path, "train.py") == set()
+
+
+def test_a_helper_imported_from_a_file_that_does_not_exist_is_an_unknown_event(tmp_path) -> None:
+    write(tmp_path, "train.py", LOOP_USING_THEM)
+    assert lint(tmp_path, "train.py") == set()  # utils.py is missing: it may clear and switch
 
 
 def test_worker_processes_see_the_other_files_too(tmp_path) -> None:
@@ -258,4 +265,84 @@ def test_worker_processes_see_the_other_files_too(tmp_path) -> None:
     )
     found = {(finding["path"], finding["line"], finding["code"]) for finding in json.loads(result.stdout)}
     assert found == lint(tmp_path, "--jobs", "1", ".")
-    assert ("sub.py", 7, "TL101") in found and ("train.py", 13, "TL401") in found
+    assert ("sub.py", 7, "TL101") in found and ("train.py", 15, "TL401") in found
+
+
+PACKAGE_MODEL = """
+    import torch.nn as nn
+
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.3), nn.Linear(8, 2))
+
+        def forward(self, x):
+            return self.body(x)
+
+
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(x)
+"""
+PACKAGE_INIT = """
+    from .models import Probe, Tagger
+"""
+PACKAGE_SCRIPT = """
+    import torch
+    from tagging import Probe, Tagger
+
+
+    def evaluate(model, loader):
+        with torch.no_grad():
+            return [model(x).argmax(-1) for x, _ in loader]
+
+
+    def main(train_loader, val_loader, path):
+        tagger = Tagger()
+        tagger.load_state_dict(torch.load(path))
+        probe = Probe()
+        probe.load_state_dict(torch.load(path))
+        optimizer = torch.optim.SGD(tagger.parameters(), lr=0.1)
+        tagger.train()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(tagger(x), y).backward()
+            optimizer.step()
+        evaluate(tagger, val_loader)
+        with torch.no_grad():
+            return probe(next(iter(val_loader))[0])
+"""
+
+
+def flake8_findings(root: Path, path: str) -> set[tuple[str, int, str]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "flake8", "--isolated", "--select", "TL", path],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    found = set()
+    for line in result.stdout.splitlines():
+        where, code = line.split(": ", 1)[0], line.split(": ", 1)[1].split()[0]
+        file, number = where.split(":")[:2]
+        found.add((file.removeprefix("./"), int(number), code))
+    return found
+
+
+def test_cli_on_the_file_flake8_on_the_file_and_cli_on_the_project_agree(tmp_path) -> None:
+    # the model is in a package of the project (re-exported by its __init__), the loop in a
+    # script below the project root; pre-commit and flake8 see only the script
+    write(tmp_path, "pyproject.toml", '[project]\nname = "tagging"\n')
+    write(tmp_path, "tagging/models.py", PACKAGE_MODEL)
+    write(tmp_path, "tagging/__init__.py", PACKAGE_INIT)
+    write(tmp_path, "scripts/run.py", PACKAGE_SCRIPT)
+    # evaluate() is handed the dropout model by its caller: flagged; the probe has no dropout
+    expected = {("scripts/run.py", 7, "TL401")}
+    assert lint(tmp_path, ".") == expected
+    assert lint(tmp_path, "scripts/run.py") == expected
+    assert lint(tmp_path / "scripts", "run.py") == {("run.py", 7, "TL401")}
+    assert flake8_findings(tmp_path, "scripts/run.py") == expected

@@ -1,8 +1,8 @@
 """Discover files, read and parse each once, build its facts, run the selected rules on them.
 
-Every file of a run can ask the project index (``analysis/project.py``) about a class imported
-from another file of the run; each file is linted on its own, in a process pool when there are
-enough files.
+Every file can ask the project index (``analysis/project.py``) about what it imports from the
+other files of its project, whichever files the run was given; each file is linted on its own,
+in a process pool when there are enough files.
 
 The engine knows nothing about any particular rule: it asks the registry for them, gives each
 the file's facts and dispatches the nodes each rule subscribed to (its ``visit_<Node>`` methods)
@@ -37,6 +37,8 @@ from torchlint.suppressions import is_suppressed, noqa_lines
 PARSER_STACK_BYTES = 512 * 1024 * 1024
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
 SYNTAX_ERROR, UNREADABLE = "TL000", "TL001"
+LONG_LINE = 10_000  # characters; only a file with a line this long can nest expressions deeply
+MAX_EXPRESSION_NESTING = 4_000
 
 
 @dataclass
@@ -62,12 +64,11 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Opti
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         chunk = max(1, len(files) // (jobs * 4))
-        # one project index per worker process, kept for all the files it lints
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(files,)) as pool:
-            outcomes = list(pool.map(_lint_file_in_worker, files, [config] * len(files), chunksize=chunk))
+        # each worker process keeps its own project index for all the files it lints
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            outcomes = list(pool.map(_lint_file, files, [config] * len(files), chunksize=chunk))
     else:
-        project = ProjectIndex(files)
-        outcomes = [_lint_file(path, config, project) for path in files]
+        outcomes = [_lint_file(path, config) for path in files]
     for findings, file_errors in outcomes:
         result.findings.extend(findings)
         result.errors.extend(file_errors)
@@ -120,20 +121,12 @@ def _is_virtualenv(directory: str) -> bool:
 # -- one file --------------------------------------------------------------------------------
 
 
-_worker_project: Optional[ProjectIndex] = None
+# The files of the projects linted in this process, parsed once and kept (see analysis/project.py).
+_PROJECT = ProjectIndex()
 
 
-def _start_worker(files: Sequence[str]) -> None:
-    global _worker_project
-    _worker_project = ProjectIndex(files)
-
-
-def _lint_file_in_worker(path: str, config: Config) -> tuple[list[Finding], list[str]]:
-    return _lint_file(path, config, _worker_project)
-
-
-def _lint_file(path: str, config: Config, project: Optional[ProjectIndex] = None) -> tuple[list[Finding], list[str]]:
-    return _on_large_stack(_read_and_lint, path, config, project)
+def _lint_file(path: str, config: Config) -> tuple[list[Finding], list[str]]:
+    return _on_large_stack(_read_and_lint, path, config)
 
 
 def _on_large_stack(work, path: str, *args):
@@ -159,7 +152,7 @@ def _on_large_stack(work, path: str, *args):
     return outcome[0]
 
 
-def _read_and_lint(path: str, config: Config, project: Optional[ProjectIndex]) -> tuple[list[Finding], list[str]]:
+def _read_and_lint(path: str, config: Config) -> tuple[list[Finding], list[str]]:
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
@@ -168,10 +161,10 @@ def _read_and_lint(path: str, config: Config, project: Optional[ProjectIndex]) -
             data = handle.read()
     except OSError as error:
         return _file_problem(path, config, UNREADABLE, f"cannot read file: {error.strerror or error}"), []
-    return _lint_text(data, path, config, project)
+    return _lint_text(data, path, config)
 
 
-def _lint_text(source: str | bytes, path: str, config: Config, project: Optional[ProjectIndex] = None) -> tuple[list[Finding], list[str]]:
+def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Finding], list[str]]:
     try:
         text = decode(source) if isinstance(source, bytes) else source
     except (SyntaxError, UnicodeDecodeError, LookupError) as error:
@@ -186,6 +179,9 @@ def _lint_text(source: str | bytes, path: str, config: Config, project: Optional
         problem = _python_syntax_error(text)
         return (_file_problem(path, config, SYNTAX_ERROR, *problem) if problem else []), []
 
+    nesting = _pathological_nesting(text)
+    if nesting is not None:
+        return _file_problem(path, config, UNREADABLE, f"not analysed: an expression nests more than {MAX_EXPRESSION_NESTING} levels deep (generated code?), beyond what the parser handles in reasonable time"), []
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -200,7 +196,11 @@ def _lint_text(source: str | bytes, path: str, config: Config, project: Optional
     errors: list[str] = []
     with _deep_recursion():
         try:
+            # ``<stdin>`` has no folder, so no project to look into
+            project = None if path.startswith("<") else _PROJECT
             facts = FileFacts(module, wanted_types=_subscribed_types(rules), path=path, project=project)
+            if not facts.is_pytorch:
+                rules = [rule for rule in rules if not rule.PYTORCH_ONLY]
         except RecursionError:
             return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to analyse"), []
         for rule_class in rules:
@@ -228,6 +228,28 @@ def _deep_recursion():
         yield
     finally:
         sys.setrecursionlimit(previous)
+
+
+def _pathological_nesting(text: str) -> Optional[int]:
+    """The nesting depth of the deepest expression, when it is so deep that libcst's parser,
+    whose time grows with the square of it (two minutes for 8,000 chained ``+``), would stall
+    the run. Only files with a very long line are measured, with Python's much faster parser."""
+    if len(text) < LONG_LINE or max(map(len, text.splitlines()), default=0) < LONG_LINE:
+        return None
+    try:
+        with _deep_recursion():
+            tree = ast.parse(text)
+    except RecursionError:
+        return MAX_EXPRESSION_NESTING + 1  # too deep for Python's own parser too
+    except (SyntaxError, ValueError, MemoryError):
+        return None  # the libcst parse reports it
+    deepest, pending = 0, [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        nested = depth + 1 if isinstance(node, (ast.BinOp, ast.BoolOp, ast.Compare, ast.UnaryOp, ast.Attribute, ast.Call, ast.Subscript)) else depth
+        pending.extend((child, nested) for child in ast.iter_child_nodes(node))
+    return deepest if deepest > MAX_EXPRESSION_NESTING else None
 
 
 def _python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:

@@ -34,6 +34,9 @@ class Rule:
     # necessary conditions, also when facts come from other files (a helper imported from
     # elsewhere may switch modes, but the loop TL402 reports is in this file).
     TRIGGER_WORDS: ClassVar[tuple[str, ...]] = ()
+    # A file that is not PyTorch code (it imports MXNet or TensorFlow and not torch, or shows no
+    # sign of torch at all) gets no PyTorch rule: ``net(X)`` there is not a torch model.
+    PYTORCH_ONLY: ClassVar[bool] = True
 
     def __init__(self, facts: "FileFacts", report: Callable[[str, str, cst.CSTNode, str], None]):
         self.facts = facts

@@ -16,10 +16,11 @@ from torchlint.analysis import evaluation, events, flows, modules, torch_api
 from torchlint.analysis.events import Event
 from torchlint.analysis.evaluation import EvalScope
 from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
-from torchlint.analysis.project import ClassSummary, FunctionSummary, ProjectIndex, is_module_class, mode_sensitivity
+from torchlint.analysis.names import dotted_name
+from torchlint.analysis.project import ClassRef, FunctionRef, ProjectIndex
 from torchlint.analysis.values import Value, resolve
 
-__all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "Scope", "Value"]
+__all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "ClassRef", "FunctionRef", "Scope", "Value"]
 
 
 class FileFacts:
@@ -80,72 +81,114 @@ class FileFacts:
                 return owner.methods.get(func.attr.value)
         return None
 
-    def project_function(self, qualified: Optional[str]) -> Optional[FunctionSummary]:
-        """The module-level function of another file of the run that an imported name refers to."""
+    def project_function(self, qualified: Optional[str]) -> Optional[FunctionRef]:
+        """The module-level function of another file of the project that an imported name refers to."""
         if self.project is None or not qualified or qualified.startswith("torch."):
             return None
-        return self.project.find_function(qualified)
+        return self.project.find_function(qualified, self.path)
 
     # -- classes -----------------------------------------------------------------------------
 
-    def project_class(self, qualified: Optional[str]) -> Optional[ClassSummary]:
-        """The class of another file of the run that an imported name refers to, if known."""
+    def project_class(self, qualified: Optional[str]) -> Optional[ClassRef]:
+        """The class of another file of the project that an imported name refers to, if known."""
         if self.project is None or not qualified or qualified.startswith("torch."):
             return None
-        return self.project.find(qualified)
+        return self.project.find_class(qualified, self.path)
+
+    def class_of(self, expr: cst.BaseExpression, index: Optional[int] = None) -> Optional[ClassRef]:
+        """The class an expression names, in this file or (through an import) in the project."""
+        return modules.class_of(self, expr, index)
+
+    def classes_named(self, name: str) -> list[ClassInfo]:
+        """This file's classes of that name, in the order they are defined."""
+        return self._classes_by_name.get(name, [])
+
+    def top_level_class(self, name: str) -> Optional[ClassInfo]:
+        """The class of that name an import of this file gets: the last one defined at the top level."""
+        top = [info for info in self.classes_named(name) if info.scope is self.module_scope]
+        return top[-1] if top else None
 
     @cached_property
-    def classes_by_name(self) -> dict[str, ClassInfo]:
-        return {info.name: info for info in self.walk.classes}
+    def _classes_by_name(self) -> dict[str, list[ClassInfo]]:
+        by_name: dict[str, list[ClassInfo]] = {}
+        for info in self.walk.classes:
+            by_name.setdefault(info.name, []).append(info)
+        return by_name
 
     @cached_property
     def module_classes(self) -> list[ClassInfo]:
         return [info for info in self.walk.classes if self.is_module_class(info)]
 
     def is_module_class(self, info: ClassInfo) -> bool:
-        return self._cached(("module", info), lambda: is_module_class(self.class_summary(info), self), False)
+        return self._cached(("module", info), lambda: modules.is_module_class(self, info), False)
 
     def is_framework_driven(self, info: Optional[ClassInfo]) -> bool:
-        return info is not None and self._cached(("framework", info), lambda: modules.is_framework_driven(self, info))
+        return info is not None and self._cached(("framework", info), lambda: modules.is_framework_driven(self, info), False)
+
+    def is_test_case(self, info: Optional[ClassInfo]) -> bool:
+        return info is not None and self._cached(("test-case", info), lambda: modules.is_test_case(self, info), False)
 
     def forward_reach(self, info: ClassInfo) -> list[Scope]:
         return self._cached(("forward", info), lambda: modules.forward_reach(self, info))
 
     def mode_sensitivity(self, info: ClassInfo) -> Optional[bool]:
         """Does train()/eval() change what this module computes? None when it cannot be told."""
-        return self._cached(("sensitive", info), lambda: mode_sensitivity(self.class_summary(info), self))
+        return self._cached(("sensitive", info), lambda: modules.mode_sensitivity(self, info))
 
-    def class_summary(self, info: ClassInfo) -> ClassSummary:
-        """This file's class in the form the project index keeps for other files' classes, so
-        one implementation answers the questions about both."""
-        return self._cached(("summary", info), lambda: modules.class_summary(self, info))
+    def constructed_sensitivity(self, call: cst.Call, index: Optional[int] = None) -> Optional[bool]:
+        """For a constructor call: does the module it builds depend on train/eval mode?"""
+        return modules.constructed_sensitivity(self, call, index)
 
-    # ClassLookup, for the summaries of this file's classes
-    def same_file_class(self, summary: ClassSummary, name: str) -> Optional[ClassSummary]:
-        if summary.path != self.path:
-            return self.project.same_file_class(summary, name) if self.project is not None else None
-        local = self.classes_by_name.get(name)
-        return self.class_summary(local) if local is not None else None
+    def ancestors(self, info: ClassInfo) -> list[ClassRef]:
+        """The base classes that can be seen into, in this file or the project."""
+        return self._cached(("ancestors", info), lambda: modules.ancestors(self, info), [])
 
-    def find(self, qualified: str) -> Optional[ClassSummary]:
-        return self.project_class(qualified)
+    # -- the file as a whole -------------------------------------------------------------------
 
-    def constructed_sensitivity(self, func: cst.BaseExpression) -> Optional[bool]:
-        """For a constructor call's callee: does the module built depend on train/eval mode?"""
-        qualified = self.qualified_name(func)
-        layer = torch_api.torch_nn_class(qualified)
-        if layer is not None:
-            # containers are not sensitive themselves; the layers passed to them are calls of their own
-            return layer in torch_api.MODE_SENSITIVE_LAYERS
-        if qualified in torch_api.MODE_SENSITIVE_FUNCTIONS:
+    @cached_property
+    def is_pytorch(self) -> bool:
+        """Could PyTorch rules apply here? Not in a file that imports another deep-learning
+        framework and not torch, nor in one whose imports show no sign of torch: none of a
+        torch package, none of a project module that imports one, and no use of the name
+        ``torch`` (a notebook exported without its import cell). A file that imports nothing at
+        all (a helper handed its model) may be PyTorch code."""
+        imported = {alias.lstrip(".").split(".")[0] for alias in self.walk.imports.aliases.values()}
+        if imported & torch_api.TORCH_PACKAGES or self.uses_torch_name:
             return True
-        local = modules.local_class(self, func)
-        summary = self.class_summary(local) if local is not None else self.project_class(qualified)
-        if summary is not None:
-            return mode_sensitivity(summary, self) if is_module_class(summary, self) else False
-        if qualified is not None:
-            return None  # something imported that we cannot see into
-        return False
+        if imported & torch_api.OTHER_FRAMEWORKS:
+            return False
+        if not imported or self.project is None:
+            return True  # nothing to look into: do not guess the file away
+        return any(
+            (other := self.project.facts_of(path)) is not None and other.imports_torch
+            for path in self._project_imports
+        )
+
+    @cached_property
+    def imports_torch(self) -> bool:
+        imported = {alias.lstrip(".").split(".")[0] for alias in self.walk.imports.aliases.values()}
+        return bool(imported & torch_api.TORCH_PACKAGES) or self.uses_torch_name
+
+    @cached_property
+    def uses_torch_name(self) -> bool:
+        """``torch.no_grad()`` called with ``torch`` never imported: a notebook cell exported alone."""
+        if "torch" in self.walk.imports.aliases or "torch" in self.module_scope.bindings:
+            return False
+        return any((dotted_name(site.node.func) or "").startswith("torch.") for site in self.walk.calls)
+
+    @cached_property
+    def _project_imports(self) -> list[str]:
+        """The files of the project this file imports from."""
+        if self.project is None:
+            return []
+        found = []
+        for qualified in self.walk.imports.aliases.values():
+            for module in (qualified, qualified.rpartition(".")[0]):
+                path = self.project.module_file(module, self.path) if module else None
+                if path is not None:
+                    found.append(path)
+                    break
+        return list(dict.fromkeys(found))
 
     # -- values ------------------------------------------------------------------------------
 
@@ -195,6 +238,12 @@ class FileFacts:
 
     def model_calls(self, scope: EvalScope) -> list[CallSite]:
         return evaluation.model_calls(self, scope)
+
+    def model_sensitivity(self, model: cst.BaseExpression, scope: Scope, index: int) -> Optional[bool]:
+        """Does the model this expression holds depend on train/eval mode? True when known to,
+        False when known not to (or not a model at all), None when it cannot be told."""
+        name = dotted_name(model)
+        return evaluation.value_sensitivity(self, Value(model, scope, index), name) if name else None
 
     def mode_before(self, site: CallSite, eval_scope: EvalScope) -> str:
         return evaluation.mode_before(self, site, eval_scope)

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import libcst as cst
 
-from torchlint.analysis import torch_api
+from torchlint.analysis import arguments, torch_api
 from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, UNKNOWN, Event, disables_grad, grad_disabled_by_decorator
-from torchlint.analysis.facts import CallSite, Scope
-from torchlint.analysis.project import is_module_class, mode_sensitivity
+from torchlint.analysis.facts import MODULE_RETURNING_METHODS, CallSite, Scope
 from torchlint.analysis.flows import constructor
 from torchlint.analysis.names import dotted_name, name_words, named_like_model
-from torchlint.analysis.values import Value
+from torchlint.analysis.values import Value, binding_before, resolve
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
@@ -28,7 +27,11 @@ if TYPE_CHECKING:
 EVAL_FUNCTION_WORDS = frozenset({
     "val", "valid", "validate", "validation", "eval", "evaluate", "evaluation", "test", "testing",
     "predict", "prediction", "infer", "inference",
+    # inference after training: decoding and sampling from a trained model
+    "translate", "generate", "generation", "sample", "sampling", "beam", "greedy",
 })
+# Methods that load trained weights into a model: after one, the model is no longer fresh.
+# Any other use of the model (handing it to a function, calling another of its methods) counts too.
 EVAL_LOADER = re.compile(
     r"(^|_)(val|valid|validation|test|testing|eval|evaluation|dev)_?(loader|dataloader|dl|data|dataset|ds|set|batches|iter)s?($|_)"
     r"|(^|_)(loader|dataloader|dl)_?(val|valid|test|eval)($|_)"
@@ -56,9 +59,9 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
     # network, a teacher's soft targets) belongs to training, not evaluation.
     training_steps = [loop.site.node for loop in facts.training_loops if facts.is_innermost_training_loop(loop)]
     for scope in facts.walk.scopes:
-        in_single_step = _is_single_training_step(facts, scope) or _is_module_forward(facts, scope)
-        if facts.is_framework_driven(scope.enclosing_class) or (in_test_file and _is_pytest_test(scope)):
+        if not _may_evaluate(facts, scope, in_test_file):
             continue
+        in_single_step = _is_single_training_step(facts, scope)
         if isinstance(scope.node, cst.FunctionDef) and (
             grad_disabled_by_decorator(facts, scope) or (_named_for_evaluation(scope.name) and not _trains(facts, scope))
         ):
@@ -71,17 +74,56 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
         for site in scope.loops:
             if isinstance(site.node, cst.For) and _iterates_eval_loader(site.node.iter):
                 found.append(EvalScope("loader_loop", site.node, scope, site.index, site.end))
+    return found + _helpers_called_to_evaluate(facts, found, in_test_file)
+
+
+def _may_evaluate(facts: "FileFacts", scope: Scope, in_test_file: bool) -> bool:
+    """Code whose mode is someone else's business is not an evaluation of its own: hooks a
+    framework drives, unittest and pytest tests (they test code), and the methods of a module,
+    which run in whatever mode the module was put in (MoCo's no_grad key encoder in forward)."""
+    owner = scope.enclosing_class
+    if facts.is_framework_driven(owner) or facts.is_test_case(owner) or (owner is not None and facts.is_module_class(owner)):
+        return False
+    return not (in_test_file and _is_pytest_test(scope))
+
+
+def _helpers_called_to_evaluate(facts: "FileFacts", scopes: list[EvalScope], in_test_file: bool) -> list[EvalScope]:
+    """``compute_accuracy(model, loader)`` called under ``no_grad`` from the epoch loop: the
+    helper evaluates, whatever its name, unless it trains."""
+    found = []
+    evaluating = [scope for scope in scopes if scope.kind == "no_grad"]
+    if not evaluating:
+        return found
+    known = {scope.node for scope in scopes}
+    for scope in facts.walk.scopes:
+        if scope.node in known or not isinstance(scope.node, cst.FunctionDef) or _trains(facts, scope):
+            continue
+        if not _may_evaluate(facts, scope, in_test_file):
+            continue
+        if any(
+            any(outer.scope is site.scope and outer.contains(site.index) for outer in evaluating)
+            for _, site in arguments.callers(facts, scope, other_files=False)
+        ):
+            found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
     return found
 
 
 def model_calls(facts: "FileFacts", eval_scope: EvalScope) -> list[CallSite]:
-    """Calls in the scope that run a mode-sensitive model (or one we cannot see into) and use
-    its output: a call whose result is thrown away runs for its side effects, such as
-    recalibrating batch norm after weight averaging, which needs train mode."""
-    return [
-        site for site in eval_scope.scope.calls
-        if eval_scope.contains(site.index) and not site.discarded and _calls_model(facts, site)
-    ]
+    """Calls in the scope that run a trained model that may depend on its mode and use its
+    output, those known to hold dropout or batch norm first.
+
+    A call whose result is thrown away runs for its side effects, such as recalibrating batch
+    norm after weight averaging, which needs train mode. A model built in the same function and
+    used for nothing before the call is untrained: running it checks shapes, it evaluates nothing.
+    """
+    found = []
+    for site in eval_scope.scope.calls:
+        if not eval_scope.contains(site.index) or site.discarded:
+            continue
+        sensitivity = model_sensitivity(facts, site)
+        if sensitivity is not False and not _is_fresh_model(facts, site):
+            found.append((sensitivity is not True, site.index, site))
+    return [site for _, _, site in sorted(found, key=lambda item: item[:2])]
 
 
 def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> str:
@@ -100,9 +142,12 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
         return "train"
     owner = site.scope.enclosing_class
     if owner is not None:
-        class_events = [event for method in owner.methods.values() for event in facts.events_of(method)]
-        if any(event.kind == EVAL for event in class_events):
-            return "eval"  # set up elsewhere in the class (``self.model.eval()`` in __init__, say)
+        # set up elsewhere in the class or a base class it extends (``self.model.eval()`` in
+        # __init__, a base ``fit()`` that switches before calling the hook this method overrides)
+        classes = [(facts, owner), *((ref.facts, ref.info) for ref in facts.ancestors(owner))]
+        class_events = [event for where, info in classes for method in info.methods.values() for event in where.events_of(method)]
+        if any(event.kind in (EVAL, UNKNOWN) for event in class_events):
+            return "eval"
         if any(event.kind in (BACKWARD, STEP) for event in class_events):
             return "deliberate"  # an agent whose update() trains it: its rollouts run in train mode
     # functions run after the module's top level: a global model switched there starts in eval
@@ -116,11 +161,11 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
 
 
 def _mode_from_callers(facts: "FileFacts", function: Scope, depth: int) -> str:
-    """The mode the function's callers in this file leave the model in. One caller that
-    switches to eval is enough: where callers disagree, silence is preferred."""
+    """The mode the function's callers (in this file and the project) leave the model in. One
+    caller that switches to eval is enough: where callers disagree, silence is preferred."""
     if depth > 3:
         return "none"
-    modes = [_mode_at_call(facts, caller, depth) for caller in _callers(facts, function)]
+    modes = [_mode_at_call(where, caller, depth) for where, caller in arguments.callers(facts, function)]
     if "eval" in modes:
         return "eval"
     return "train" if "train" in modes else "none"
@@ -146,13 +191,6 @@ def _trains_between(facts: "FileFacts", scope: Scope, start: int, end: int) -> b
     return any(event.kind in (BACKWARD, STEP) and start <= event.index < end for event in facts.events_of(scope))
 
 
-def _is_module_forward(facts: "FileFacts", scope: Scope) -> bool:
-    """A no_grad block in ``forward`` is part of the model (MoCo's key encoder, a distillation
-    teacher inside a loss module), which runs in whatever mode the model is in."""
-    owner = scope.class_info
-    return scope.name == "forward" and owner is not None and facts.is_module_class(owner)
-
-
 def _is_single_training_step(facts: "FileFacts", scope: Scope) -> bool:
     """An ``update()``/``learn()`` method that runs backward and steps once, outside any loop,
     as reinforcement-learning agents do: its no_grad blocks compute targets, not evaluations."""
@@ -166,12 +204,6 @@ def _is_single_training_step(facts: "FileFacts", scope: Scope) -> bool:
 def _trains(facts: "FileFacts", scope: Scope) -> bool:
     """A function that steps an optimizer is a training function, whatever its name says."""
     return any(event.kind in (BACKWARD, STEP) for event in facts.events_of(scope))
-
-
-def _callers(facts: "FileFacts", function: Scope) -> list[CallSite]:
-    if not isinstance(function.node, cst.FunctionDef):
-        return []
-    return [site for site in facts.walk.calls if facts.local_function(site.node.func, site.scope) is function]
 
 
 def _named_for_evaluation(name: str) -> bool:
@@ -204,32 +236,74 @@ def _iterates_eval_loader(iterable: cst.BaseExpression) -> bool:
     return False
 
 
-def _calls_model(facts: "FileFacts", site: CallSite) -> bool:
+def model_sensitivity(facts: "FileFacts", site: CallSite) -> Optional[bool]:
+    """Does this call run a model whose output depends on train/eval mode? True when its class
+    is known to hold dropout or batch norm, None when the model cannot be seen into but is named
+    like one, False for anything else (a function, a class being built, a model without them)."""
     func = site.node.func
     name = dotted_name(func)
     if name is None or name == "self" or facts.local_function(func, site.scope) is not None:
         return False
     if not site.node.args:
         return False  # a forward pass takes an input; ``solver.model()`` is a method
-    if name.rsplit(".", 1)[-1][:1].isupper():
-        return False  # ``Generator(params)`` builds a model (CapWords names a class); it runs nothing
+    if any(part[:1].isupper() for part in name.split(".")):
+        # ``Generator(params)`` builds a model (CapWords names a class), it runs nothing;
+        # ``ModelBase.from_config(cfg)`` calls a method of a class, not a model instance
+        return False
     if facts.qualified_name(func) is not None:
         return False  # a library function, not a model instance
-    built, call = constructor(facts, Value(func, site.scope, site.index))
+    return value_sensitivity(facts, Value(func, site.scope, site.index), name, depth=0)
+
+
+def value_sensitivity(facts: "FileFacts", value: Value, name: str, depth: int = 0) -> Optional[bool]:
+    """Whether the model a value holds depends on train/eval mode, following it to its
+    constructor, or through a parameter to what every caller passes; a model that cannot be
+    seen into is taken to be sensitive (None) only when it is named like one."""
+    if facts.local_function(value.expr, value.scope) is not None or facts.project_function(facts.qualified_name(value.expr)):
+        return False  # ``evaluate(linreg, data)``: a plain function, no mode to switch
+    built, call = constructor(facts, value)
     if call is not None:
         if any(marker in (built or "") or (isinstance(call.func, cst.Attribute) and call.func.attr.value == marker) for marker in LOADED_IN_EVAL_MODE):
             return False
-        local = facts.classes_by_name.get(call.func.value) if isinstance(call.func, cst.Name) else None
-        if local is not None:
-            return facts.is_module_class(local) and facts.mode_sensitivity(local) is not False
-        elsewhere = facts.project_class(built)
-        if elsewhere is not None:
-            return is_module_class(elsewhere, facts) and mode_sensitivity(elsewhere, facts) is not False
-        if built is not None and built.startswith("torch.nn."):
-            if built in torch_api.SEQUENTIAL:
-                return any(
-                    isinstance(arg.value, cst.Call) and facts.constructed_sensitivity(arg.value.func)
-                    for arg in call.args
-                )
-            return torch_api.torch_nn_class(built) in torch_api.MODE_SENSITIVE_LAYERS
-    return named_like_model(name)
+        known = facts.constructed_sensitivity(call, value.index if value.scope is facts.module_scope else None)
+        if known is not None:
+            return known
+    else:
+        parameter = arguments.parameter_of(resolve(value))
+        if parameter is not None and depth < 2:
+            # the model is what the callers pass: the class of each of their arguments decides
+            function, parameter_name = parameter
+            passed = [
+                value_sensitivity(where, Value(argument, site.scope, site.index), name, depth + 1)
+                for where, site in arguments.callers(facts, function)
+                if (argument := arguments.argument_for(site, function, parameter_name)) is not None
+            ]
+            if True in passed:
+                return True
+            if passed and all(result is False for result in passed):
+                return False
+    return None if named_like_model(name) else False
+
+
+def _is_fresh_model(facts: "FileFacts", site: CallSite) -> bool:
+    """``net = Net(); y = net(torch.randn(2, 3))``: built in this function and used for nothing
+    else before the call (no weights loaded, not handed to a training function), so it is an
+    untrained model whose output only checks shapes."""
+    name = dotted_name(site.node.func)
+    if name is None or "." in name or _trains(facts, site.scope):
+        return False
+    bound = binding_before(site.scope, name, site.index)
+    if bound is None or bound.scope is not site.scope:
+        return False
+    _, call = constructor(facts, bound)
+    if call is None or facts.class_of(call.func) is None and torch_api.torch_nn_class(facts.qualified_name(call.func)) is None:
+        return False
+    for other in site.scope.calls:
+        if not bound.index < other.index < site.index:
+            continue
+        func = other.node.func
+        if isinstance(func, cst.Attribute) and dotted_name(func.value) == name and func.attr.value not in MODULE_RETURNING_METHODS:
+            return False  # ``net.load_state_dict(...)``
+        if any(dotted_name(arg.value) == name for arg in other.node.args):
+            return False  # ``train(net, loader)``, ``load_weights(net, path)``
+    return True

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.facts import BlockSite, CallSite, GradClear, Scope
+from torchlint.analysis.facts import BlockSite, CallSite, GradAssignment, Scope, reads_grad
 from torchlint.analysis.flows import call_argument, constructor
-from torchlint.analysis.names import dotted_name, named_like_model, named_like_optimizer
+from torchlint.analysis.names import dotted_name, name_words, named_like_model, named_like_optimizer
 from torchlint.analysis.values import Value, binding_before, resolve, self_attribute_binding
 
 if TYPE_CHECKING:
@@ -49,15 +49,17 @@ class TrainingLoop:
 
     @property
     def optimizers(self) -> list[str]:
-        return sorted({event.receiver for event in self.events if event.kind == STEP and event.receiver})
+        """The receivers stepped, in the order of their first step."""
+        return list(dict.fromkeys(event.receiver for event in self.events if event.kind == STEP and event.receiver))
 
 
 def scope_events(facts: "FileFacts", scope: Scope) -> list[Event]:
-    items: list = sorted([*scope.calls, *scope.grad_clears], key=lambda item: item.index)
+    items: list = sorted([*scope.calls, *scope.grad_assignments], key=lambda item: item.index)
     result: list[Event] = []
     for item in items:
-        if isinstance(item, GradClear):
-            result.append(Event(ZERO_GRAD if item.cleared else GRAD_WRITE, None, item.node, item.node, item.index))
+        if isinstance(item, GradAssignment):
+            kind = {"clear": ZERO_GRAD, "write": GRAD_WRITE, "update": STEP}[item.kind]
+            result.append(Event(kind, item.target, item.node, item.node, item.index))
         else:
             result.extend(call_events(facts, item))
     return result
@@ -78,6 +80,8 @@ def call_events(facts: "FileFacts", site: CallSite) -> list[Event]:
             return event(ZERO_GRAD, receiver)
         if attr == "zero_" and receiver and (receiver.endswith(".grad") or ".grad." in receiver):
             return event(ZERO_GRAD, None)
+        if attr in ("add_", "sub_") and receiver and any(reads_grad(arg.value) for arg in call.args):
+            return event(STEP, receiver.removesuffix(".data"))  # ``p.data.add_(p.grad, alpha=-lr)``
         if attr == "step":
             if is_grad_scaler(facts, func.value, site):
                 stepped = call_argument(call, 0, "optimizer")
@@ -88,6 +92,9 @@ def call_events(facts: "FileFacts", site: CallSite) -> list[Event]:
                 return before + event(STEP, receiver)
         if attr == "eval" and not call.args:
             return event(EVAL, receiver)
+        if _sets_a_mode(attr) and receiver and facts.qualified_name(func) is None:
+            # ``policy.set_training_mode(False)``, ``agent.eval_mode()``: a switch of some kind
+            return event(UNKNOWN, receiver)
         if attr == "train":
             mode = call_argument(call, 0, "mode")
             if mode is None or (isinstance(mode, cst.Name) and mode.value == "True"):
@@ -98,6 +105,11 @@ def call_events(facts: "FileFacts", site: CallSite) -> list[Event]:
     if facts.qualified_name(func) == "torch.autograd.backward":
         return event(BACKWARD, None)
     return expand(facts, func, site)
+
+
+def _sets_a_mode(method: str) -> bool:
+    words = set(name_words(method))
+    return "mode" in words and bool(words & {"train", "training", "eval", "evaluation", "set", "inference"})
 
 
 def expand(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> list[Event]:
@@ -112,19 +124,21 @@ def expand(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> li
         return []
     else:
         events = facts.events_of(function)
-    if _grad_disabled_at(facts, site):
+    if _grad_disabled_at(facts, site) and any(event.kind == BACKWARD for event in events):
         # no backward can run under no_grad: a shared ``loss_batch(model, ..., opt=None)``
-        # helper called from evaluation code trains nothing there
+        # helper called from evaluation code trains nothing there (while an ``sgd(params)``
+        # helper, with no backward of its own, does its update there as it should)
         events = [event for event in events if event.kind not in (BACKWARD, STEP, ZERO_GRAD)]
     return [replace(event, anchor=site.node, index=site.index) for event in events]
 
 
 def _events_of_imported_function(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> list[Event]:
-    """``from eval import eval_net``: the events of a function of another file of the run."""
+    """``from eval import eval_net``: the events of a function of another file of the project."""
     qualified = facts.qualified_name(callee)
-    summary = facts.project_function(qualified)
-    if summary is not None:
-        return [Event(kind, None, site.node, site.node, site.index) for kind in summary.events]
+    function = facts.project_function(qualified)
+    if function is not None:
+        # the helper's receivers are its own names; here only what happens, and where, is known
+        return [Event(event.kind, None, site.node, site.node, site.index) for event in function.facts.events_of(function.scope)]
     if qualified and not qualified.startswith("torch.") and _hands_over_model_or_optimizer(site.node):
         return [Event(UNKNOWN, None, site.node, site.node, site.index)]
     return []
@@ -218,6 +232,8 @@ def _parameter_owners(expr: cst.CSTNode) -> set[str]:
 
 
 def training_loops(facts: "FileFacts") -> list[TrainingLoop]:
+    """Loops that run backward() and step, and the per-batch hooks a framework calls in a loop
+    of its own but leaves the optimisation to (Lightning's manual optimisation)."""
     loops = []
     for scope in facts.walk.scopes:
         for site in scope.loops:
@@ -225,4 +241,26 @@ def training_loops(facts: "FileFacts") -> list[TrainingLoop]:
             kinds = {event.kind for event in events}
             if BACKWARD in kinds and STEP in kinds:
                 loops.append(TrainingLoop(site, events))
+        if _is_manually_optimised_step(facts, scope):
+            events = facts.events_of(scope)
+            if {BACKWARD, STEP} <= {event.kind for event in events}:
+                body = BlockSite(scope.node, scope.start, scope.end, scope, ())
+                loops.append(TrainingLoop(body, events))
     return loops
+
+
+def _is_manually_optimised_step(facts: "FileFacts", scope: Scope) -> bool:
+    """``training_step`` of a LightningModule that sets ``automatic_optimization = False``:
+    Lightning runs it once per batch and leaves backward, step and clearing to it."""
+    owner = scope.class_info
+    if scope.name != "training_step" or owner is None or not facts.is_framework_driven(owner):
+        return False
+    assigned = [value for _, value, _ in owner.self_bindings.get("automatic_optimization", [])]
+    for statement in owner.node.body.body:  # ``automatic_optimization = False`` in the class body
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and any(
+                    isinstance(target.target, cst.Name) and target.target.value == "automatic_optimization" for target in small.targets
+                ):
+                    assigned.append(small.value)
+    return any(isinstance(value, cst.Name) and value.value == "False" for value in assigned)

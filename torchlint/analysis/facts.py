@@ -17,7 +17,7 @@ from typing import Iterable, Optional, Union
 
 import libcst as cst
 
-from torchlint.analysis.names import ImportTable
+from torchlint.analysis.names import ImportTable, dotted_name
 
 Block = Union[cst.For, cst.While, cst.With, cst.If, cst.Try]
 
@@ -27,6 +27,7 @@ class ClassInfo:
     node: cst.ClassDef
     name: str
     scope: "Scope"  # where the class is defined
+    index: int = 0  # position in program order
     methods: dict[str, "Scope"] = field(default_factory=dict)
     # ``self.<attr> = value`` anywhere in the class's methods, in program order
     self_bindings: dict[str, list[tuple[int, cst.BaseExpression, "Scope"]]] = field(default_factory=dict)
@@ -44,7 +45,7 @@ class Scope:
     end: int = 0
     bindings: dict[str, list[tuple[int, Optional[cst.BaseExpression]]]] = field(default_factory=dict)
     calls: list["CallSite"] = field(default_factory=list)
-    grad_clears: list["GradClear"] = field(default_factory=list)
+    grad_assignments: list["GradAssignment"] = field(default_factory=list)
     returns: list[tuple[int, Optional[cst.BaseExpression]]] = field(default_factory=list)
     functions: dict[str, "Scope"] = field(default_factory=dict)
     loops: list["BlockSite"] = field(default_factory=list)
@@ -75,15 +76,17 @@ class CallSite:
 
 
 @dataclass(eq=False)
-class GradClear:
-    """``p.grad = None`` clears gradients by assignment; ``p.grad = g`` (``cleared`` False)
-    writes them, as gradient surgery (PCGrad) does between clearing and stepping."""
+class GradAssignment:
+    """An assignment that touches gradients without a call: ``p.grad = None`` clears them
+    ("clear"); ``p.grad = g`` writes them ("write"), as gradient surgery (PCGrad) does between
+    clearing and stepping; ``w -= lr * w.grad`` is a hand-written optimizer step ("update")."""
 
     node: cst.CSTNode
     index: int
     scope: Scope
     blocks: tuple[cst.CSTNode, ...]
-    cleared: bool = True
+    kind: str
+    target: Optional[str] = None  # the parameter updated: ``w`` for ``w.data -= lr * w.grad``
 
 
 @dataclass(eq=False)
@@ -106,6 +109,25 @@ def unwrap_module_methods(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
         expr = expr.func.value
         chain.append(expr)
     return chain
+
+
+def call_argument(call: cst.Call, position: int, keyword: str) -> Optional[cst.BaseExpression]:
+    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    return positional[position].value if len(positional) > position else None
+
+
+def reads_grad(expr: cst.CSTNode) -> bool:
+    """The expression reads some ``.grad`` (``lr * w.grad``), searched within it alone."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Attribute) and node.attr.value == "grad":
+            return True
+        stack.extend(node.children)
+    return False
 
 
 # Fields that never hold code. Skipping them is what makes the walk cheap.
@@ -197,7 +219,7 @@ class FileWalk:
         self.imports.add_import_from(node)
 
     def _on_class(self, node: cst.ClassDef) -> None:
-        info = ClassInfo(node=node, name=node.name.value, scope=self._scope)
+        info = ClassInfo(node=node, name=node.name.value, scope=self._scope, index=self._index)
         self.classes.append(info)
         self.class_by_node[node] = info
         for decorator in node.decorators:
@@ -304,6 +326,12 @@ class FileWalk:
 
     def _on_aug_assign(self, node: cst.AugAssign) -> None:
         self._bind_target(node.target)
+        if isinstance(node.operator, (cst.SubtractAssign, cst.AddAssign)) and reads_grad(node.value):
+            parameter = dotted_name(node.target)
+            if parameter is not None:
+                self._scope.grad_assignments.append(GradAssignment(
+                    node, self._index, self._scope, tuple(self._blocks), "update", parameter.removesuffix(".data"),
+                ))
         self._walk_children(node)
 
     def _on_named_expr(self, node: cst.NamedExpr) -> None:
@@ -348,9 +376,9 @@ class FileWalk:
             if target.value == "_":
                 self._discarded_values.add(value)
         elif isinstance(target, cst.Attribute):
-            if target.attr.value == "grad":
-                cleared = isinstance(value, cst.Name) and value.value == "None"
-                self._scope.grad_clears.append(GradClear(target, self._index, self._scope, tuple(self._blocks), cleared))
+            if target.attr.value in ("grad", "_grad"):
+                kind = "clear" if isinstance(value, cst.Name) and value.value == "None" else "write"
+                self._scope.grad_assignments.append(GradAssignment(target, self._index, self._scope, tuple(self._blocks), kind))
             elif isinstance(target.value, cst.Name) and target.value.value == "self":
                 owner = self._scope.enclosing_class
                 if owner is not None:

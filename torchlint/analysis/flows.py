@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.facts import CallSite, ClassInfo, unwrap_module_methods
-from torchlint.analysis.modules import local_class
-from torchlint.analysis.values import Value, binding_before, resolve
+from torchlint.analysis.facts import CallSite, ClassInfo, call_argument, unwrap_module_methods
+from torchlint.analysis.modules import class_of
+from torchlint.analysis.values import MAX_CHAIN, Value, binding_before, resolve
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
@@ -25,15 +25,7 @@ VALUE_PRESERVING_METHODS = frozenset({
 HEAD_ATTRIBUTES = ("fc", "classifier", "head", "heads")
 
 
-def call_argument(call: cst.Call, position: int, keyword: str) -> Optional[cst.BaseExpression]:
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-    return positional[position].value if len(positional) > position else None
-
-
-def constructor(facts: "FileFacts", value: Value) -> tuple[Optional[str], Optional[cst.Call]]:
+def constructor(facts: "FileFacts", value: Value, depth: int = 0) -> tuple[Optional[str], Optional[cst.Call]]:
     """If ``value`` resolves to a constructor call, its qualified name and the call.
 
     ``Net().to(device)`` resolves to ``Net()``: those methods return the module itself.
@@ -41,7 +33,9 @@ def constructor(facts: "FileFacts", value: Value) -> tuple[Optional[str], Option
     resolved = resolve(value)
     expr = unwrap_module_methods(resolved.expr)[-1]
     if expr is not resolved.expr and isinstance(expr, (cst.Name, cst.Attribute)):
-        return constructor(facts, Value(expr, resolved.scope, resolved.index))
+        if depth >= MAX_CHAIN:
+            return None, None  # ``self.x = self.x.to(device)`` leads back to itself
+        return constructor(facts, Value(expr, resolved.scope, resolved.index), depth + 1)
     if isinstance(expr, cst.Call):
         return facts.qualified_name(expr.func), expr
     return None, None
@@ -101,12 +95,9 @@ def produces_softmax(facts: "FileFacts", callee: Value, depth: int = 0) -> bool:
     if built in torch_api.SEQUENTIAL:
         layers = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
         return bool(layers) and isinstance(layers[-1], cst.Call) and facts.qualified_name(layers[-1].func) in torch_api.SOFTMAX_MODULES
-    model_class = local_class(facts, call.func)
+    model_class = class_of(facts, call.func, callee.index if callee.scope is facts.module_scope else None)
     if model_class is not None:
-        return facts.forward_returns_softmax(model_class)
-    elsewhere = facts.project_class(built)
-    if elsewhere is not None:
-        return elsewhere.forward_returns_softmax
+        return model_class.facts.forward_returns_softmax(model_class.info)
     return _head_produces_softmax(facts, callee, depth)
 
 

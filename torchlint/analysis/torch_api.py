@@ -30,10 +30,21 @@ MODE_SENSITIVE_LAYERS = frozenset({
     "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
     "TransformerDecoderLayer", "MultiheadAttention", "RNN", "LSTM", "GRU",
 })
-MODE_SENSITIVE_FUNCTIONS = frozenset({
-    "torch.nn.functional.dropout", "torch.nn.functional.dropout1d", "torch.nn.functional.dropout2d",
-    "torch.nn.functional.dropout3d", "torch.nn.functional.alpha_dropout", "torch.nn.functional.batch_norm",
-})
+# Recurrent layers apply their ``dropout`` only between stacked layers, and it defaults to 0:
+# an LSTM without ``dropout=`` or with one layer computes the same in both modes.
+RECURRENT_LAYERS = {"RNN": (2, 5), "LSTM": (2, 5), "GRU": (2, 5)}  # positions of num_layers, dropout
+# Layers whose ``dropout`` defaults to a non-zero value, and its position.
+DROPOUT_BY_DEFAULT = {"Transformer": 7, "TransformerEncoderLayer": 3, "TransformerDecoderLayer": 3}
+# Layers whose ``dropout`` defaults to 0, and its position.
+DROPOUT_OFF_BY_DEFAULT = {"MultiheadAttention": 2}
+# torchvision's model builders: every architecture there holds batch norm or dropout.
+MODE_SENSITIVE_MODEL_ZOOS = ("torchvision.models.",)
+# Functional forms, with the position of their ``training`` argument: they follow the mode only
+# when it is passed (``training=self.training``); F.dropout defaults to on in both modes.
+MODE_SENSITIVE_FUNCTIONS = {
+    "torch.nn.functional.dropout": 2, "torch.nn.functional.dropout1d": 2, "torch.nn.functional.dropout2d": 2,
+    "torch.nn.functional.dropout3d": 2, "torch.nn.functional.alpha_dropout": 2, "torch.nn.functional.batch_norm": 5,
+}
 
 SOFTMAX_FUNCTIONS = frozenset({"torch.nn.functional.softmax", "torch.softmax", "torch.special.softmax"})
 SOFTMAX_MODULES = frozenset({"torch.nn.Softmax", "torch.nn.modules.activation.Softmax"})
@@ -55,6 +66,13 @@ FRAMEWORK_MODULE_BASES = frozenset({
     "lightning.pytorch.core.LightningModule", "pytorch_lightning.core.LightningModule",
     "transformers.PreTrainedModel", "transformers.modeling_utils.PreTrainedModel",
 })
+TEST_CASE_BASES = frozenset({"unittest.TestCase", "unittest.case.TestCase", "torch.testing._internal.common_utils.TestCase"})
+# Deep-learning frameworks other than PyTorch: a file that imports one of these and not torch is
+# not PyTorch code (MXNet overwrites gradients on each backward; Keras passes ``training=False``).
+OTHER_FRAMEWORKS = frozenset({"mxnet", "tensorflow", "keras", "jax", "flax", "paddle", "mindspore", "oneflow", "chainer", "theano"})
+# Top-level packages whose import makes a file PyTorch code.
+TORCH_PACKAGES = frozenset({"torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning", "timm", "torch_geometric"})
+
 # Classes whose subclasses' hooks are driven by a framework that sets train/eval mode and
 # clears gradients itself (Lightning calls model.eval() before validation_step, say).
 FRAMEWORK_DRIVEN_BASES = frozenset({
@@ -79,3 +97,4 @@ def torch_nn_class(qualified_name: Optional[str]) -> Optional[str]:
 
 def is_optimizer_class(qualified_name: Optional[str]) -> bool:
     return bool(qualified_name) and qualified_name.startswith(OPTIMIZER_PREFIXES) and not qualified_name.startswith(NOT_OPTIMIZER_PREFIXES)
+

@@ -41,6 +41,11 @@ def fit(model, train_loader, val_loader, optimizer, loss_fn, epochs):
 - Loops that switch to eval but never train again (evaluation after the training loop).
 - Switching something other than the trained model: a teacher or target network, a submodule
   (`model.backbone.eval()` to freeze batch norm), the modules of a loop over `model.modules()`.
+- A model without dropout or batch norm, defined in the file or the project: eval mode changes
+  nothing in training.
+- Eval-mode training on purpose: a linear probe whose optimizer updates only a head while the
+  backbone it switched to eval stays frozen, or a switch to eval before any training step of
+  the iteration when the optimizers' models are not in view.
 - A mode chosen afresh in every iteration (`if phase == "train": model.train() else:
   model.eval()`, as in the PyTorch transfer-learning tutorial).
 
@@ -80,8 +85,27 @@ class MissingTrainMode(Rule):
                 following = events[position + 1:] + events[:position]
                 # a helper we cannot see (UNKNOWN) may switch back to train mode: silence
                 next_relevant = next((later for later in following if later.kind in (TRAIN, BACKWARD, STEP, EVAL, UNKNOWN)), None)
-                if next_relevant is not None and next_relevant.kind in (BACKWARD, STEP) and not self._chosen_per_iteration(event, events):
-                    self.report(event.anchor)
+                if next_relevant is None or next_relevant.kind not in (BACKWARD, STEP) or self._chosen_per_iteration(event, events):
+                    continue
+                if self._trains_in_eval_mode_on_purpose(loop, event, events[:position]) or self._mode_changes_nothing(event):
+                    continue
+                self.report(event.anchor)
+
+    def _trains_in_eval_mode_on_purpose(self, loop, switch, before) -> bool:
+        """A linear probe keeps its frozen backbone in eval mode and trains only a head: the
+        optimizers update another model than the one switched. A switch before any training
+        step of the iteration, with the optimizers' models unknown, may be that too."""
+        models = {self.facts.optimizer_model(optimizer, loop.site.scope) for optimizer in loop.optimizers}
+        if switch.receiver and None not in models:
+            return switch.receiver not in models
+        return not any(event.kind in (BACKWARD, STEP) for event in before)
+
+    def _mode_changes_nothing(self, switch) -> bool:
+        """A model without dropout or batch norm trains the same in eval mode."""
+        site = self.facts.call_site(switch.node)
+        if switch.node is not switch.anchor or site is None or not isinstance(switch.node.func, cst.Attribute):
+            return False
+        return self.facts.model_sensitivity(switch.node.func.value, site.scope, site.index) is False
 
     @staticmethod
     def _may_be_the_trained_model(receiver, trained: set) -> bool:

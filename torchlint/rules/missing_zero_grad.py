@@ -6,6 +6,12 @@ that optimizer or its model anywhere in the loop: no `optimizer.zero_grad()`, `m
 `p.grad = None` or `p.grad.zero_()`, neither in the loop body nor in a local helper it calls nor
 in the closure handed to `optimizer.step(closure)`.
 
+A hand-written update from the gradients (`w -= lr * w.grad`, `p.data.add_(p.grad, alpha=-lr)`)
+is a step too, and the same holds for it.
+
+The per-batch `training_step` of a LightningModule with `automatic_optimization = False` is a
+loop body too: Lightning calls it once per batch and leaves backward, step and clearing to it.
+
 ## Why is this bad?
 `backward()` *adds* to `.grad`. Without clearing, every step uses the sum of all gradients since
 the start of training: the effective learning rate grows with every batch and the updates point
@@ -35,8 +41,8 @@ def train(model, loader, optimizer, loss_fn):
 - Clearing at the end of the loop body, through `model.zero_grad()`, by `p.grad = None` over
   the parameters, in a helper function or in a `step(closure)` closure.
 - A GAN that clears each optimizer before its own backward: each optimizer is checked alone.
-- Code with no loop (Lightning's `training_step`, a `train_step` called from elsewhere): the
-  loop that drives it, and its clearing, is not in view.
+- Code with no loop (Lightning's automatically optimised `training_step`, a `train_step`
+  called from elsewhere): the loop that drives it, and its clearing, is not in view.
 - Optimizers stepped by an engine that clears gradients itself (DeepSpeed's `engine.step()`).
 
 ## Runtime evidence
@@ -56,16 +62,23 @@ class MissingZeroGrad(Rule):
     CODE = "TL301"
     NAME = "missing-zero-grad"
     MESSAGE = "`{optimizer}.step()` runs in a loop that never clears gradients: `.backward()` adds to them on every iteration; call `{optimizer}.zero_grad()` each step"
-    TRIGGER_WORDS = ("step",)  # the optimizer step it reports is written in this file
+    MANUAL_MESSAGE = "`{parameter}` is updated from its `.grad` in a loop that never clears gradients: `.backward()` adds to them on every iteration; clear them each step (`{parameter}.grad = None`)"
+    # the step it reports (an optimizer's, or a hand-written update from ``.grad``) is in this file
+    TRIGGER_WORDS = ("step", "grad")
 
     def visit_Module(self, node: cst.Module) -> None:
         loops = self.facts.training_loops
         for loop in loops:
+            reported_hand_written = False  # one finding for all the parameters a loop updates by hand
             for optimizer in loop.optimizers:
                 if self._inner_loop_trains(loop, optimizer, loops) or self._clears(loop, optimizer):
                     continue
                 step = next(event for event in loop.events if event.kind == STEP and event.receiver == optimizer)
-                self.report(step.anchor, self.MESSAGE.format(optimizer=optimizer))
+                if _is_step_call(step.node):
+                    self.report(step.anchor, self.MESSAGE.format(optimizer=optimizer))
+                elif not reported_hand_written:  # ``w -= lr * w.grad``
+                    self.report(step.anchor, self.MANUAL_MESSAGE.format(parameter=optimizer))
+                    reported_hand_written = True
 
     def _clears(self, loop, optimizer: str) -> bool:
         model = self.facts.optimizer_model(optimizer, loop.site.scope)
@@ -98,3 +111,7 @@ class MissingZeroGrad(Rule):
             ("bad: after two iterations the gradient is the sum of both batches'", bad["grad_vs_sum_max_diff"] < 1e-5 and bad["grad_vs_last_max_diff"] > 1e-3),
             ("good: after two iterations the gradient is the last batch's alone", good["grad_vs_last_max_diff"] < 1e-5 and good["grad_vs_sum_max_diff"] > 1e-3),
         ]
+
+
+def _is_step_call(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "step"

@@ -39,6 +39,8 @@ def train(model, loader, optimizer, loss_fn):
 - Clearing on a path that skips the step: inside an `if` or `except` the step is not in
   (`if not torch.isfinite(loss): optimizer.zero_grad(); continue`).
 - Gradient surgery that clears and then writes `p.grad = g` before stepping.
+- `p.grad = None` for some parameters (freezing a layer for the first epoch): it clears those
+  parameters, not the optimizer's gradients.
 
 ## Runtime evidence
 In the bad loop the parameters are exactly unchanged by `step()`; in the good loop they change.
@@ -84,9 +86,11 @@ class ZeroGradBetweenBackwardAndStep(Rule):
                     for cleared in clearings:
                         self.report(cleared.node, self.MESSAGE.format(cleared=cleared.receiver, optimizer=step.receiver))
                     break
-                if event.kind == ZERO_GRAD and event.node is event.anchor and self._on_the_path_to(event, step) and (
+                # ``p.grad = None`` (no receiver) clears some parameters, not the optimizer:
+                # freezing a layer for a while is not this bug
+                if event.kind == ZERO_GRAD and event.receiver and event.node is event.anchor and self._on_the_path_to(event, step) and (
                     event.receiver in (step.receiver, model)
-                    or (clears_model_of_the_only_optimizer and event.receiver and not named_like_optimizer(event.receiver))
+                    or (clears_model_of_the_only_optimizer and not named_like_optimizer(event.receiver))
                 ):
                     clearings.append(event)
 

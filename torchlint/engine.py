@@ -182,8 +182,10 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     nesting = _pathological_nesting(text)
     if nesting is not None:
         return _file_problem(path, config, UNREADABLE, f"not analysed: an expression nests more than {MAX_EXPRESSION_NESTING} levels deep (generated code?), beyond what the parser handles in reasonable time"), []
+    # ``<stdin>`` has no folder, so no project to look into
+    project = None if path.startswith("<") else _PROJECT
     try:
-        module = cst.parse_module(text)
+        module = (project.parsed_module(path, text) if project is not None else None) or cst.parse_module(text)
     except cst.ParserSyntaxError as error:
         # Python's parser pinpoints the error better than libcst, whose position is often the
         # token after it; libcst's own message remains for code only libcst rejects.
@@ -196,9 +198,9 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     errors: list[str] = []
     with _deep_recursion():
         try:
-            # ``<stdin>`` has no folder, so no project to look into
-            project = None if path.startswith("<") else _PROJECT
             facts = FileFacts(module, wanted_types=_subscribed_types(rules), path=path, project=project)
+            if project is not None:
+                project.remember(path, text, facts)
             if not facts.is_pytorch:
                 rules = [rule for rule in rules if not rule.PYTORCH_ONLY]
         except RecursionError:

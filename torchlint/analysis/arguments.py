@@ -32,6 +32,9 @@ def argument_for(site: CallSite, function: Scope, parameter: str) -> Optional[cs
         return None
     params = function.node.params
     positional = [param.name.value for param in (*params.posonly_params, *params.params)]
+    passed = [arg for arg in site.node.args if arg.keyword is None]
+    if site.node.args and _is_partial(site.node.func):
+        passed = passed[1:]  # ``partial(embed, encoder=model)``: the function comes first
     if function.class_info is not None and positional and not _is_static(function):
         positional = positional[1:]  # ``self`` is bound by the call, not passed
     for arg in site.node.args:
@@ -39,7 +42,6 @@ def argument_for(site: CallSite, function: Scope, parameter: str) -> Optional[cs
             return arg.value
     if parameter not in positional:
         return None
-    passed = [arg for arg in site.node.args if arg.keyword is None]
     position = positional.index(parameter)
     if any(arg.star for arg in passed[: position + 1]):
         return None  # ``f(*args)``: the position cannot be told
@@ -69,7 +71,7 @@ def _callers(facts: "FileFacts", function: Scope, other_files: bool) -> list[tup
     owner = function.class_info
     found = []
     for site in facts.walk.calls:
-        if facts.local_function(site.node.func, site.scope) is function:
+        if facts.local_function(_called(facts, site.node), site.scope) is function:
             found.append((facts, site))
         elif owner is not None and function.name == "__init__":
             built = facts.class_of(site.node.func)
@@ -78,6 +80,18 @@ def _callers(facts: "FileFacts", function: Scope, other_files: bool) -> list[tup
     if other_files and function.parent is facts.module_scope and facts.project is not None:
         found.extend(facts.project.callers_of(FunctionRef(facts, function)))
     return found
+
+
+def _called(facts: "FileFacts", call: cst.Call) -> cst.BaseExpression:
+    """The function a call runs: its callee, or the function ``functools.partial`` binds."""
+    if _is_partial(call.func) and call.args and call.args[0].keyword is None:
+        return call.args[0].value
+    return call.func
+
+
+def _is_partial(func: cst.BaseExpression) -> bool:
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name == "partial"
 
 
 def _parameter_names(scope: Scope) -> set[str]:

@@ -16,10 +16,10 @@ import libcst as cst
 
 from torchlint.analysis import arguments, torch_api
 from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, UNKNOWN, Event, disables_grad, grad_disabled_by_decorator
-from torchlint.analysis.facts import MODULE_RETURNING_METHODS, CallSite, Scope
+from torchlint.analysis.facts import MODULE_RETURNING_METHODS, CallSite, Scope, unwrap_module_methods
 from torchlint.analysis.flows import constructor
 from torchlint.analysis.names import dotted_name, name_words, named_like_model
-from torchlint.analysis.values import Value, binding_before, resolve
+from torchlint.analysis.values import MAX_CHAIN, Value, binding_before, resolve
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
@@ -131,7 +131,8 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
 
     "eval": an eval switch reaches it. "deliberate": the evaluation code itself chose train mode
     (MC dropout). "train": the last switch before it, outside the evaluation code, was train().
-    "none": no switch reaches it, and a fresh model is in train mode.
+    "none": no switch reaches it, and a fresh model is in train mode. "unknown": the model is
+    handed in by callers that are not in view, or by a module's own forward.
     """
     last = _last_switch_before(facts, site.scope, site.index)
     if last is not None:
@@ -157,27 +158,64 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
         module_switches = [e for e in facts.events_of(module_scope) if e.kind in (EVAL, TRAIN) and e.receiver == model]
         if module_switches and module_switches[-1].kind == EVAL:
             return "eval"  # ``model.eval()`` at the top of an inference script or server
-    return _mode_from_callers(facts, site.scope, depth=1)
+    handed_in, parameter = _handed_in(Value(site.node.func, site.scope, site.index))
+    if not handed_in:
+        return "none"  # built, loaded or global here: in train mode until switched
+    return _mode_from_callers(facts, site.scope, parameter, depth=1)
 
 
-def _mode_from_callers(facts: "FileFacts", function: Scope, depth: int) -> str:
-    """The mode the function's callers (in this file and the project) leave the model in. One
-    caller that switches to eval is enough: where callers disagree, silence is preferred."""
-    if depth > 3:
-        return "none"
-    modes = [_mode_at_call(where, caller, depth) for where, caller in arguments.callers(facts, function)]
+def _handed_in(model: Value) -> tuple[bool, Optional[str]]:
+    """Whether a model comes from outside the function, and through which parameter: a
+    parameter (``model``, ``model.encoder``) or an attribute of ``self`` (no parameter)."""
+    value = model
+    for _ in range(MAX_CHAIN):
+        head = value.expr
+        while isinstance(head, cst.Attribute):
+            head = head.value
+        if isinstance(head, cst.Name) and head.value == "self":
+            return True, None
+        value = resolve(Value(head, value.scope, value.index))
+        moved = unwrap_module_methods(value.expr)[-1]  # ``model = model.to(device)``
+        if moved is value.expr:
+            break
+        value = Value(moved, value.scope, value.index)
+    found = arguments.parameter_of(value)
+    return (True, found[1]) if found is not None else (False, None)
+
+
+def _mode_from_callers(facts: "FileFacts", function: Scope, parameter: Optional[str], depth: int) -> str:
+    """The mode the function's callers (in this file and the project) leave the model in.
+
+    One caller that switches to eval is enough for silence, and so is having no caller in
+    view ("unknown"): whoever calls a library function owns the mode of what it hands over.
+    """
+    found = arguments.callers(facts, function)
+    if depth > 3 or not found:
+        return "unknown"
+    modes = [_mode_at_call(where, caller, function, parameter, depth) for where, caller in found]
     if "eval" in modes:
         return "eval"
-    return "train" if "train" in modes else "none"
+    return "train" if "train" in modes else "none" if "none" in modes else "unknown"
 
 
-def _mode_at_call(facts: "FileFacts", caller: CallSite, depth: int) -> str:
+def _mode_at_call(facts: "FileFacts", caller: CallSite, function: Scope, parameter: Optional[str], depth: int) -> str:
+    owner = caller.scope.enclosing_class
+    if owner is not None and facts.is_module_class(owner):
+        return "unknown"  # run by a module's own methods (its forward): the module's mode decides
     last = _last_switch_before(facts, caller.scope, caller.index)
-    if last is None:
-        return _mode_from_callers(facts, caller.scope, depth + 1)
-    if last.kind in (EVAL, UNKNOWN) or not _trains_between(facts, caller.scope, last.index, caller.index):
-        return "eval"
-    return "train"
+    if last is not None:
+        if last.kind in (EVAL, UNKNOWN) or not _trains_between(facts, caller.scope, last.index, caller.index):
+            return "eval"
+        return "train"
+    if parameter is None:  # ``self.model``: the caller's self is the same object
+        return "none" if caller.scope is facts.module_scope else _mode_from_callers(facts, caller.scope, None, depth + 1)
+    passed = arguments.argument_for(caller, function, parameter)
+    if passed is None:
+        return "unknown"
+    handed_in, outer = _handed_in(Value(passed, caller.scope, caller.index))
+    if not handed_in:
+        return "none"  # the caller's own model, never switched
+    return _mode_from_callers(facts, caller.scope, outer, depth + 1)
 
 
 def _last_switch_before(facts: "FileFacts", scope: Scope, index: int) -> Optional[Event]:
@@ -282,7 +320,26 @@ def value_sensitivity(facts: "FileFacts", value: Value, name: str, depth: int = 
                 return True
             if passed and all(result is False for result in passed):
                 return False
+    if isinstance(value.expr, cst.Attribute) and depth < 2:
+        # ``bert.model`` where ``bert = Embedder()``: what that class stores on ``self.model``
+        owner_built, owner_call = constructor(facts, Value(value.expr.value, value.scope, value.index))
+        owner = facts.class_of(owner_call.func) if owner_call is not None else None
+        bound = owner.info.self_bindings.get(value.expr.attr.value) if owner is not None else None
+        if bound:
+            index, stored, where = bound[-1]
+            return value_sensitivity(owner.facts, Value(stored, where, index), name, depth + 1)
+    if isinstance(value.expr, cst.Name) and not _is_defined(facts, value.expr.value, value.scope):
+        return False  # a name the file never binds (a slide's fragment): nothing to go on
     return None if named_like_model(name) else False
+
+
+def _is_defined(facts: "FileFacts", name: str, scope: Scope) -> bool:
+    current: Optional[Scope] = scope
+    while current is not None:
+        if name in current.bindings or name in current.functions:
+            return True
+        current = current.parent
+    return name in facts.walk.imports.aliases or bool(facts.classes_named(name))
 
 
 def _is_fresh_model(facts: "FileFacts", site: CallSite) -> bool:

@@ -387,6 +387,14 @@ class FileWalk:
             elif isinstance(target.value, cst.Name):
                 # ``model.fc = nn.Linear(...)``: a submodule replaced on a local model
                 self._bind(f"{target.value.value}.{target.attr.value}", value)
+        elif isinstance(target, (cst.Tuple, cst.List)) and not any(isinstance(e, cst.StarredElement) for e in target.elements):
+            # ``data, model = make()``: each name is bound to its element of the value
+            for position, element in enumerate(target.elements):
+                if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+                    part = value.elements[position].value
+                else:
+                    part = cst.Subscript(value, [cst.SubscriptElement(cst.Index(cst.Integer(str(position))))])
+                self._record_target(element.value, part)
         elif isinstance(target, cst.Subscript) and isinstance(target.value, cst.Attribute) and isinstance(target.value.value, cst.Name) and target.value.value.value == "self":
             # ``self.layers[key] = nn.Linear(...)``: registered in a ModuleDict or ModuleList
             self._values_assigned_to_self.update(dict.fromkeys(unwrap_module_methods(value), f"{target.value.attr.value}[]"))

@@ -36,9 +36,45 @@ def constructor(facts: "FileFacts", value: Value, depth: int = 0) -> tuple[Optio
         if depth >= MAX_CHAIN:
             return None, None  # ``self.x = self.x.to(device)`` leads back to itself
         return constructor(facts, Value(expr, resolved.scope, resolved.index), depth + 1)
+    position = _constant_index(expr)
+    if position is not None:
+        expr = expr.value
     if isinstance(expr, cst.Call):
-        return facts.qualified_name(expr.func), expr
+        function = facts.local_function(expr.func, resolved.scope)
+        if function is not None:
+            return _returned_constructor(facts, function, position, depth)
+        if position is None:
+            return facts.qualified_name(expr.func), expr
     return None, None
+
+
+def _returned_constructor(facts: "FileFacts", function, position: Optional[int], depth: int) -> tuple[Optional[str], Optional[cst.Call]]:
+    """What a factory of this file builds (``def make(): return data, Net()``): the constructor
+    every return statement agrees on, element ``position`` of a returned tuple."""
+    if depth >= MAX_CHAIN or not function.returns:
+        return None, None
+    found = []
+    for index, returned in function.returns:
+        if position is not None:
+            if not isinstance(returned, (cst.Tuple, cst.List)) or position >= len(returned.elements):
+                return None, None
+            returned = returned.elements[position].value
+        if returned is None:
+            return None, None
+        found.append(constructor(facts, Value(returned, function, index), depth + 1))
+    if any(call is None for _, call in found):
+        return None, None
+    code = cst.Module([]).code_for_node
+    return found[0] if len({code(call.func) for _, call in found}) == 1 else (None, None)
+
+
+def _constant_index(expr: cst.BaseExpression) -> Optional[int]:
+    """``i`` for ``value[i]`` with a literal integer ``i``."""
+    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+        index = expr.slice[0].slice.value
+        if isinstance(index, cst.Integer):
+            return int(index.value)
+    return None
 
 
 def cross_entropy_input(facts: "FileFacts", site: CallSite) -> Optional[cst.BaseExpression]:

@@ -17,7 +17,6 @@ and re-read when they change on disk.
 from __future__ import annotations
 
 import os
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from torchlint.analysis.facts import CallSite, ClassInfo, Scope
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+INSTALL_FOLDERS = frozenset({"site-packages", "dist-packages"})
 # ``from pkg import Net`` where pkg/__init__.py re-exports ``from .models import Net``.
 MAX_REEXPORTS = 4
 MAX_KEPT_FILES = 256
@@ -60,10 +60,11 @@ class FunctionRef:
 
 class ProjectIndex:
     def __init__(self) -> None:
-        self._facts: OrderedDict[str, tuple[float, Optional["FileFacts"]]] = OrderedDict()
+        # path -> (modification time, text, facts); facts None for a file that does not parse
+        self._facts: OrderedDict[str, tuple[float, str, Optional["FileFacts"]]] = OrderedDict()
         self._roots: dict[str, str] = {}
         self._module_files: dict[tuple[str, str], Optional[str]] = {}
-        self._callers_by_name: dict[str, dict[str, list[str]]] = {}  # root -> called name -> files
+        self._texts_by_root: dict[str, dict[str, str]] = {}  # for finding callers
 
     def __getstate__(self) -> dict:
         return {}  # caches are rebuilt in each process
@@ -95,8 +96,9 @@ class ProjectIndex:
                 continue
             for site in facts.walk.calls:
                 called = site.node.func
-                last = called.attr.value if isinstance(called, cst.Attribute) else called.value if isinstance(called, cst.Name) else None
-                if last != name:
+                if isinstance(called, (cst.Name, cst.Attribute)) and _name_of(called) == "partial" and site.node.args:
+                    called = site.node.args[0].value  # ``partial(evaluate, model=net)``
+                if _name_of(called) != name:
                     continue
                 target = facts.project_function(facts.qualified_name(called))
                 if target is not None and target.scope.name == name and os.path.abspath(target.facts.path) == path:
@@ -114,12 +116,32 @@ class ProjectIndex:
         kept = self._facts.get(path)
         if kept is not None and kept[0] == stat.st_mtime:
             self._facts.move_to_end(path)
-            return kept[1]
-        facts = self._parse(path, stat.st_size)
-        self._facts[path] = (stat.st_mtime, facts)
+            return kept[2]
+        text, facts = self._parse(path, stat.st_size)
+        self._keep(path, stat.st_mtime, text, facts)
+        return facts
+
+    def parsed_module(self, path: str, text: str) -> Optional[cst.Module]:
+        """The tree of a file already parsed here with exactly this text: a file of the run that
+        another file asked about is not parsed a second time when its own turn comes."""
+        kept = self._facts.get(os.path.abspath(path))
+        if kept is None or kept[2] is None or kept[1] != text:
+            return None
+        return kept[2].module
+
+    def remember(self, path: str, text: str, facts: "FileFacts") -> None:
+        """Keep a linted file's facts for the files that import it."""
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return
+        self._keep(os.path.abspath(path), mtime, text, facts)
+
+    def _keep(self, path: str, mtime: float, text: str, facts: Optional["FileFacts"]) -> None:
+        self._facts[path] = (mtime, text, facts)
+        self._facts.move_to_end(path)
         if len(self._facts) > MAX_KEPT_FILES:
             self._facts.popitem(last=False)
-        return facts
 
     def root_of(self, path: str) -> str:
         """The project root of a file: the nearest folder at or above it with a project marker,
@@ -129,11 +151,12 @@ class ProjectIndex:
             return self._roots[folder]
         current = folder
         while True:
-            if any(os.path.exists(os.path.join(current, marker)) for marker in PROJECT_MARKERS):
+            parent = os.path.dirname(current)
+            # an installed distribution is a project of its own: its folder in site-packages
+            if any(os.path.exists(os.path.join(current, marker)) for marker in PROJECT_MARKERS) or os.path.basename(parent) in INSTALL_FOLDERS:
                 root = current
                 break
-            parent = os.path.dirname(current)
-            if parent == current:
+            if parent == current or os.path.isfile(os.path.join(parent, "pyvenv.cfg")):
                 root = folder
                 break
             current = parent
@@ -192,40 +215,40 @@ class ProjectIndex:
         for base in bases:
             target = os.path.join(base, *parts) if parts else base
             for candidate in (target + ".py", os.path.join(target, "__init__.py")):
-                if os.path.isfile(candidate) and os.path.abspath(candidate) != importer:
-                    return os.path.abspath(candidate)
+                if os.path.isfile(candidate):
+                    return os.path.abspath(candidate)  # possibly the importer itself (``from d2l import torch as d2l``)
         return None
 
-    def _parse(self, path: str, size: int) -> Optional["FileFacts"]:
+    def _parse(self, path: str, size: int) -> tuple[str, Optional["FileFacts"]]:
         from torchlint.analysis import FileFacts  # the index and the facts refer to each other
 
         if size > MAX_FILE_BYTES or not path.endswith(".py"):
-            return None
+            return "", None
         try:
             with open(path, "rb") as handle:
-                module = cst.parse_module(decode(handle.read()))
+                text = decode(handle.read())
+            module = cst.parse_module(text)
         except (OSError, SyntaxError, UnicodeDecodeError, LookupError, cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
-            return None  # the file's own lint reports it
-        return FileFacts(module, path=path, project=self)
+            return "", None  # the file's own lint reports it
+        return text, FileFacts(module, path=path, project=self)
 
     def _files_calling(self, root: str, name: str) -> list[str]:
-        """The project's files whose text calls ``name``, from one scan of the project."""
-        table = self._callers_by_name.get(root)
-        if table is None:
-            table = {}
+        """The project's files whose text mentions ``name``: the only ones that can call it."""
+        texts = self._texts_by_root.get(root)
+        if texts is None:
+            texts = {}
             for path in _project_files(root):
                 try:
                     with open(path, "rb") as handle:
-                        text = handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+                        texts[path] = handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
                 except OSError:
                     continue
-                for called in set(_CALLED_NAME.findall(text)):
-                    table.setdefault(called, []).append(path)
-            self._callers_by_name[root] = table
-        return table.get(name, [])
+            self._texts_by_root[root] = texts
+        return [path for path, text in texts.items() if name in text]
 
 
-_CALLED_NAME = re.compile(r"(\w+)\s*\(")
+def _name_of(func: cst.BaseExpression) -> Optional[str]:
+    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
 
 
 def _project_files(root: str) -> Iterator[str]:

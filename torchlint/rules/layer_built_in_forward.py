@@ -44,6 +44,8 @@ class Classifier(nn.Module):
   Build the optimizer after a first forward pass. A guarded rebuild that *replaces* a layer
   `__init__` registered (`if x.shape[1] != self.fc.in_features: self.fc = nn.Linear(...)`) is
   flagged: an optimizer built from `model.parameters()` keeps training the old layer.
+- A layer `__init__` builds in one branch of a test and `forward` builds in the other branch
+  of the same test (`if self.use_pool: ...`): it is built once, in one of the two places.
 - `forward` of classes that are not modules (`torch.autograd.Function`).
 
 ## Runtime evidence
@@ -77,19 +79,34 @@ class LayerBuiltInForward(Rule):
                 if layer is None:
                     continue
                 if site.assigned_to_self and any(isinstance(block, cst.If) for block in site.blocks):
-                    if self._registered_in_init(info, site.assigned_to_self):
+                    if self._registered_in_init(info, site.assigned_to_self, site):
                         message = self.REPLACEMENT_MESSAGE.format(layer=layer, method=method.name, attribute=site.assigned_to_self)
                         self.report(site.node, message)
                     continue  # first-time lazy initialisation: built once, then registered
                 self.report(site.node, self.MESSAGE.format(layer=layer, method=method.name))
 
-    def _registered_in_init(self, info, attribute: str) -> bool:
-        """``__init__`` already stored a layer with parameters under this name."""
+    def _registered_in_init(self, info, attribute: str, rebuild) -> bool:
+        """``__init__`` already stored a layer with parameters under this name, on a path the
+        rebuild can follow: not in the other branch of the same test (``if self.pool: ... else:``
+        in both methods builds the layer once, in one of them)."""
         init = info.methods.get("__init__")
         return init is not None and any(
             where is init and isinstance(value, cst.Call) and self._parameterised_layer(value) is not None
+            and not self._exclusive(self.facts.call_site(value), rebuild)
             for _, value, where in info.self_bindings.get(attribute, [])
         )
+
+    def _exclusive(self, first, second) -> bool:
+        """The two calls sit in opposite branches of ``if`` statements with the same test."""
+        if first is None:
+            return False
+        code = cst.Module([]).code_for_node
+        for one in first.blocks:
+            for other in second.blocks:
+                if isinstance(one, cst.If) and isinstance(other, cst.If) and code(one.test) == code(other.test):
+                    if self.facts.branch_of(one, first.index) != self.facts.branch_of(other, second.index):
+                        return True
+        return False
 
     def _parameterised_layer(self, call: cst.Call):
         qualified = self.facts.qualified_name(call.func)

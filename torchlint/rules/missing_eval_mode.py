@@ -2,9 +2,15 @@
 
 ## What it does
 Flags a model call inside evaluation code (under `torch.no_grad()` or `torch.inference_mode()`,
-in a function named for validation, testing, prediction or inference, or in a loop over a
-validation or test loader) that no `model.eval()` (or `model.train(False)`) reaches: not in the
-same function before the call, not in the function's callers in the same file.
+in a function named for validation, testing, prediction, inference or decoding, in a loop over
+a validation or test loader, or in a helper its caller runs under `no_grad`) that no
+`model.eval()` (or `model.train(False)`) reaches: not in the same function before the call, not
+in the class or its base classes, not in the callers, in this file or another of the project.
+
+The model must be known to hold dropout or batch norm, or be named like a model whose class
+cannot be seen into. When it is handed in (a parameter, `self.model`), its class and its mode
+are what the callers pass: with no caller in view, the caller owns the mode and nothing is
+flagged.
 
 ## Why is this bad?
 A model is in training mode until told otherwise. Evaluated in training mode, dropout keeps
@@ -22,6 +28,14 @@ def evaluate(model, val_loader):
         for x, y in val_loader:
             correct += (model(x).argmax(1) == y).sum().item()
     return correct
+
+def fit(model, train_loader, val_loader, optimizer, loss_fn):
+    model.train()
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+    return evaluate(model, val_loader)
 ```
 
 ## Use instead
@@ -35,6 +49,14 @@ def evaluate(model, val_loader):
         for x, y in val_loader:
             correct += (model(x).argmax(1) == y).sum().item()
     return correct
+
+def fit(model, train_loader, val_loader, optimizer, loss_fn):
+    model.train()
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+    return evaluate(model, val_loader)
 ```
 
 ## Not flagged
@@ -45,7 +67,17 @@ def evaluate(model, val_loader):
 - A class that trains its model in another method (an RL agent's `update()`): its rollouts under
   `no_grad` run in train mode on purpose. A `no_grad` block inside `forward` is part of the model.
 - Models that contain no dropout or batch norm, defined in the file or in another file of the
-  same run (`torchlint src/` sees `src/model.py` from `src/train.py`): the mode changes nothing.
+  project (found from the file's imports, however it is linted): the mode changes nothing. An
+  LSTM or GRU without `dropout=`, or with one layer, counts as such: PyTorch applies its
+  dropout only between layers.
+- A model handed in by callers that are not in view (a library function), or by a module's
+  own `forward` (a frozen sub-network under `no_grad`).
+- A model built in the same function and used for nothing else before the call: untrained, it
+  is run to check shapes (`net = Net(); net(torch.randn(2, 3)).shape`). Loading weights into
+  it first makes it a trained model again.
+- `unittest.TestCase` methods, methods of an `nn.Module` (they run in the module's mode), a
+  plain function passed where a model could be (`evaluate(linreg, data)`), names the file
+  never binds, and files that are not PyTorch code (an MXNet or TensorFlow twin).
 - Models loaded in eval mode (`from_pretrained`, `torch.jit.load`), and hooks a framework drives
   (Lightning's `validation_step`, a `transformers.Trainer` subclass).
 - A `no_grad` block inside a single training step (a GAN's sample images, a DQN's target
@@ -54,9 +86,8 @@ def evaluate(model, val_loader):
   for side effects such as recalibrating batch norm after weight averaging, which needs train mode.
 - pytest test functions (`test_*` in `test_*.py`, `*_test.py`, `conftest.py`): they test code.
   Elsewhere, a `test_fn(model, loader)` is an evaluation loop like any other.
-- A model whose class is outside the linted files (linting `train.py` alone, or through the
-  flake8 plugin, which sees one file) cannot be looked into, and is flagged if it is named like
-  a model.
+- A model whose class is outside the project (a library model) cannot be looked into; it is
+  flagged only if it is named like a model and the evaluation is otherwise certain.
 
 ## Runtime evidence
 In the bad program, repeated predictions on one input differ (dropout is active) and batch

@@ -346,3 +346,38 @@ def test_cli_on_the_file_flake8_on_the_file_and_cli_on_the_project_agree(tmp_pat
     assert lint(tmp_path, "scripts/run.py") == expected
     assert lint(tmp_path / "scripts", "run.py") == {("run.py", 7, "TL401")}
     assert flake8_findings(tmp_path, "scripts/run.py") == expected
+
+
+ACCURACY_HELPER = """
+    import torch
+
+
+    def accuracy(model, loader):
+        with torch.no_grad():
+            return [model(x).argmax(-1) for x, _ in loader]
+"""
+CALLER_THAT_SWITCHES = """
+    import torch
+    from model import WithDropout
+    from utils import accuracy
+
+
+    def main(loader, path):
+        model = WithDropout()
+        model.load_state_dict(torch.load(path))
+        model.eval()
+        return accuracy(model, loader)
+"""
+
+
+def test_a_caller_in_another_file_decides_the_mode_of_the_model_it_hands_over(tmp_path) -> None:
+    write(tmp_path, "model.py", MODEL)
+    write(tmp_path, "blocks.py", BLOCKS)
+    write(tmp_path, "utils.py", ACCURACY_HELPER)
+    write(tmp_path, "main.py", CALLER_THAT_SWITCHES)
+    assert lint(tmp_path, ".") == lint(tmp_path, "utils.py") == set()  # the caller switched to eval
+    write(tmp_path, "main.py", CALLER_THAT_SWITCHES.replace("model.eval()", "pass"))
+    assert lint(tmp_path, ".") == lint(tmp_path, "utils.py") == {("utils.py", 6, "TL401")}
+    # a caller that hands over a model without dropout: nothing to switch
+    write(tmp_path, "main.py", CALLER_THAT_SWITCHES.replace("model.eval()", "pass").replace("WithDropout", "Plain"))
+    assert lint(tmp_path, "utils.py") == set()

@@ -66,7 +66,8 @@ class FileFacts:
         return resolve(Value(expr, scope, index))
 
     def local_function(self, func: cst.BaseExpression, scope: Scope) -> Optional[Scope]:
-        """The function defined in this file that a call's callee names (``helper``, ``self.step``)."""
+        """The function defined in this file that a call's callee names (``helper``, ``self.step``,
+        ``Trainer.step``)."""
         if isinstance(func, cst.Name):
             current: Optional[Scope] = scope
             while current is not None:
@@ -75,8 +76,12 @@ class FileFacts:
                     return found
                 current = current.parent
             return None
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-            owner = scope.enclosing_class
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            if func.value.value == "self":
+                owner = scope.enclosing_class
+            else:  # ``Trainer.run_epoch(...)``: a static or class method of a class of this file
+                classes = self.classes_named(func.value.value)
+                owner = classes[-1] if classes else None
             if owner is not None:
                 return owner.methods.get(func.attr.value)
         return None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from torchlint.analysis.facts import CallSite, Scope
+from torchlint.analysis.flows import constructor
 from torchlint.analysis.project import FunctionRef
 from torchlint.analysis.values import Value
 
@@ -77,9 +78,22 @@ def _callers(facts: "FileFacts", function: Scope, other_files: bool) -> list[tup
             built = facts.class_of(site.node.func)
             if built is not None and built.info is owner:
                 found.append((facts, site))
+        elif owner is not None and _is_method_of_an_instance(facts, site, owner, function.name):
+            found.append((facts, site))
     if other_files and function.parent is facts.module_scope and facts.project is not None:
         found.extend(facts.project.callers_of(FunctionRef(facts, function)))
     return found
+
+
+def _is_method_of_an_instance(facts: "FileFacts", site: CallSite, owner, method: str) -> bool:
+    """``sampler.sample()`` where ``sampler = Sampler(...)``: a call of the method on an object
+    the file builds from its class."""
+    func = site.node.func
+    if not isinstance(func, cst.Attribute) or func.attr.value != method or not isinstance(func.value, cst.Name) or func.value.value == "self":
+        return False
+    _, call = constructor(facts, Value(func.value, site.scope, site.index))
+    built = facts.class_of(call.func) if call is not None else None
+    return built is not None and built.info is owner
 
 
 def _called(facts: "FileFacts", call: cst.Call) -> cst.BaseExpression:

@@ -75,8 +75,8 @@ def mode_sensitivity(facts: "FileFacts", info: ClassInfo) -> Optional[bool]:
                 unknown = True  # ``self.backbone = timm.create_model(...)``
     for base in _bases(info):
         qualified = facts.qualified_name(base)
-        if qualified is not None and (qualified.startswith("torch.nn.") or qualified in torch_api.FRAMEWORK_MODULE_BASES):
-            continue
+        if qualified is not None and (qualified.startswith(("torch.nn.", *torch_api.PLAIN_BASE_MODULES)) or qualified in torch_api.FRAMEWORK_MODULE_BASES):
+            continue  # ``nn.Module`` itself, or ``abc.ABC``: no layers come from there
         found = class_of(facts, base, info.index)
         inherited = found.facts.mode_sensitivity(found.info) if found is not None else None
         if inherited:

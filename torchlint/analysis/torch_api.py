@@ -66,6 +66,8 @@ FRAMEWORK_MODULE_BASES = frozenset({
     "lightning.pytorch.core.LightningModule", "pytorch_lightning.core.LightningModule",
     "transformers.PreTrainedModel", "transformers.modeling_utils.PreTrainedModel",
 })
+# Standard-library modules whose classes, used as bases, bring no layers (``abc.ABC``, ``typing.Generic``).
+PLAIN_BASE_MODULES = ("abc.", "typing.", "typing_extensions.", "collections.", "enum.", "dataclasses.")
 TEST_CASE_BASES = frozenset({"unittest.TestCase", "unittest.case.TestCase", "torch.testing._internal.common_utils.TestCase"})
 # Deep-learning frameworks other than PyTorch: a file that imports one of these and not torch is
 # not PyTorch code (MXNet overwrites gradients on each backward; Keras passes ``training=False``).

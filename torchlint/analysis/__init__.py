@@ -244,6 +244,10 @@ class FileFacts:
     def model_calls(self, scope: EvalScope) -> list[CallSite]:
         return evaluation.model_calls(self, scope)
 
+    def model_call_sensitivity(self, site: CallSite) -> Optional[bool]:
+        """Does this call run a model that depends on train/eval mode (see ``model_sensitivity``)?"""
+        return self._cached(("call-sensitivity", site), lambda: evaluation.model_sensitivity(self, site))
+
     def model_sensitivity(self, model: cst.BaseExpression, scope: Scope, index: int) -> Optional[bool]:
         """Does the model this expression holds depend on train/eval mode? True when known to,
         False when known not to (or not a model at all), None when it cannot be told."""

@@ -14,6 +14,7 @@ import libcst as cst
 
 from torchlint.analysis.facts import CallSite, Scope
 from torchlint.analysis.flows import constructor
+from torchlint.analysis.modules import local_class
 from torchlint.analysis.project import FunctionRef
 from torchlint.analysis.values import Value
 
@@ -69,31 +70,42 @@ def parameter_of(value: Value) -> Optional[tuple[Scope, str]]:
 def _callers(facts: "FileFacts", function: Scope, other_files: bool) -> list[tuple["FileFacts", CallSite]]:
     if not isinstance(function.node, cst.FunctionDef):
         return []
-    owner = function.class_info
-    found = []
-    for site in facts.walk.calls:
-        if facts.local_function(_called(facts, site.node), site.scope) is function:
-            found.append((facts, site))
-        elif owner is not None and function.name == "__init__":
-            built = facts.class_of(site.node.func)
-            if built is not None and built.info is owner:
-                found.append((facts, site))
-        elif owner is not None and _is_method_of_an_instance(facts, site, owner, function.name):
-            found.append((facts, site))
+    found = [(facts, site) for site in _calls_by_target(facts).get(function, [])]
     if other_files and function.parent is facts.module_scope and facts.project is not None:
         found.extend(facts.project.callers_of(FunctionRef(facts, function)))
     return found
 
 
-def _is_method_of_an_instance(facts: "FileFacts", site: CallSite, owner, method: str) -> bool:
-    """``sampler.sample()`` where ``sampler = Sampler(...)``: a call of the method on an object
-    the file builds from its class."""
-    func = site.node.func
-    if not isinstance(func, cst.Attribute) or func.attr.value != method or not isinstance(func.value, cst.Name) or func.value.value == "self":
-        return False
-    _, call = constructor(facts, Value(func.value, site.scope, site.index))
-    built = facts.class_of(call.func) if call is not None else None
-    return built is not None and built.info is owner
+def _calls_by_target(facts: "FileFacts") -> dict[Scope, list[CallSite]]:
+    """Every call of the file under the function of the file it runs, found in one pass."""
+    def build() -> dict[Scope, list[CallSite]]:
+        targets: dict[Scope, list[CallSite]] = {}
+        for site in facts.walk.calls:
+            target = _target(facts, site)
+            if target is not None:
+                targets.setdefault(target, []).append(site)
+        return targets
+
+    return facts._cached(("calls-by-target",), build, {})
+
+
+def _target(facts: "FileFacts", site: CallSite) -> Optional[Scope]:
+    """The function of this file a call runs: by name, as ``self.method()`` or
+    ``Class.method()``, through ``functools.partial``, as a class's ``__init__``, or as the
+    method of an object the file builds from one of its classes (``sampler.sample()``)."""
+    called = _called(facts, site.node)
+    function = facts.local_function(called, site.scope)
+    if function is not None:
+        return function
+    built = local_class(facts, called)
+    if built is not None:
+        return built.methods.get("__init__")
+    if isinstance(called, cst.Attribute) and isinstance(called.value, cst.Name) and called.value.value != "self":
+        _, call = constructor(facts, Value(called.value, site.scope, site.index))
+        owner = local_class(facts, call.func) if call is not None else None
+        if owner is not None:
+            return owner.methods.get(called.attr.value)
+    return None
 
 
 def _called(facts: "FileFacts", call: cst.Call) -> cst.BaseExpression:

@@ -109,21 +109,18 @@ def _helpers_called_to_evaluate(facts: "FileFacts", scopes: list[EvalScope], in_
 
 
 def model_calls(facts: "FileFacts", eval_scope: EvalScope) -> list[CallSite]:
-    """Calls in the scope that run a trained model that may depend on its mode and use its
-    output, those known to hold dropout or batch norm first.
+    """Calls in the scope that may run a trained model and use its output; whether the model
+    depends on its mode is asked separately (``model_sensitivity``), as it costs more.
 
     A call whose result is thrown away runs for its side effects, such as recalibrating batch
     norm after weight averaging, which needs train mode. A model built in the same function and
     used for nothing before the call is untrained: running it checks shapes, it evaluates nothing.
     """
-    found = []
-    for site in eval_scope.scope.calls:
-        if not eval_scope.contains(site.index) or site.discarded:
-            continue
-        sensitivity = model_sensitivity(facts, site)
-        if sensitivity is not False and not _is_fresh_model(facts, site):
-            found.append((sensitivity is not True, site.index, site))
-    return [site for _, _, site in sorted(found, key=lambda item: item[:2])]
+    return [
+        site for site in eval_scope.scope.calls
+        if eval_scope.contains(site.index) and not site.discarded and _may_run_a_model(facts, site)
+        and not _is_fresh_model(facts, site)
+    ]
 
 
 def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> str:
@@ -158,9 +155,12 @@ def mode_before(facts: "FileFacts", site: CallSite, eval_scope: EvalScope) -> st
         module_switches = [e for e in facts.events_of(module_scope) if e.kind in (EVAL, TRAIN) and e.receiver == model]
         if module_switches and module_switches[-1].kind == EVAL:
             return "eval"  # ``model.eval()`` at the top of an inference script or server
-    handed_in, parameter = _handed_in(Value(site.node.func, site.scope, site.index))
+    model = Value(site.node.func, site.scope, site.index)
+    handed_in, parameter = _handed_in(model)
     if not handed_in:
-        return "none"  # built, loaded or global here: in train mode until switched
+        # built, loaded or global here: in train mode until switched, unless it wraps models
+        # that come from elsewhere (``EnsembleModel(models)``), whose own modes count
+        return "unknown" if _wraps_models(facts, model) else "none"
     return _mode_from_callers(facts, site.scope, parameter, depth=1)
 
 
@@ -181,6 +181,19 @@ def _handed_in(model: Value) -> tuple[bool, Optional[str]]:
         value = Value(moved, value.scope, value.index)
     found = arguments.parameter_of(value)
     return (True, found[1]) if found is not None else (False, None)
+
+
+def _wraps_models(facts: "FileFacts", model: Value) -> bool:
+    """``EnsembleModel(models)``, ``nn.DataParallel(self.net)``: a container built around models
+    handed to it, which keep the mode they are in."""
+    _, call = constructor(facts, model)
+    if call is None:
+        return False
+    for arg in call.args:
+        values = [element.value for element in arg.value.elements] if isinstance(arg.value, (cst.List, cst.Tuple)) else [arg.value]
+        if any((name := dotted_name(value)) and named_like_model(name) for value in values):
+            return True
+    return False
 
 
 def _mode_from_callers(facts: "FileFacts", function: Scope, parameter: Optional[str], depth: int) -> str:
@@ -213,8 +226,8 @@ def _mode_at_call(facts: "FileFacts", caller: CallSite, function: Scope, paramet
     if passed is None:
         return "unknown"
     handed_in, outer = _handed_in(Value(passed, caller.scope, caller.index))
-    if not handed_in:
-        return "none"  # the caller's own model, never switched
+    if not handed_in:  # the caller's own model, never switched
+        return "unknown" if _wraps_models(facts, Value(passed, caller.scope, caller.index)) else "none"
     return _mode_from_callers(facts, caller.scope, outer, depth + 1)
 
 
@@ -278,6 +291,13 @@ def model_sensitivity(facts: "FileFacts", site: CallSite) -> Optional[bool]:
     """Does this call run a model whose output depends on train/eval mode? True when its class
     is known to hold dropout or batch norm, None when the model cannot be seen into but is named
     like one, False for anything else (a function, a class being built, a model without them)."""
+    if not _may_run_a_model(facts, site):
+        return False
+    func = site.node.func
+    return value_sensitivity(facts, Value(func, site.scope, site.index), dotted_name(func), depth=0)
+
+
+def _may_run_a_model(facts: "FileFacts", site: CallSite) -> bool:
     func = site.node.func
     name = dotted_name(func)
     if name is None or name == "self" or facts.local_function(func, site.scope) is not None:
@@ -288,9 +308,7 @@ def model_sensitivity(facts: "FileFacts", site: CallSite) -> Optional[bool]:
         # ``Generator(params)`` builds a model (CapWords names a class), it runs nothing;
         # ``ModelBase.from_config(cfg)`` calls a method of a class, not a model instance
         return False
-    if facts.qualified_name(func) is not None:
-        return False  # a library function, not a model instance
-    return value_sensitivity(facts, Value(func, site.scope, site.index), name, depth=0)
+    return facts.qualified_name(func) is None  # else a library function, not a model instance
 
 
 def value_sensitivity(facts: "FileFacts", value: Value, name: str, depth: int = 0) -> Optional[bool]:
@@ -313,7 +331,9 @@ def value_sensitivity(facts: "FileFacts", value: Value, name: str, depth: int = 
             function, parameter_name = parameter
             passed = [
                 value_sensitivity(where, Value(argument, site.scope, site.index), name, depth + 1)
-                for where, site in arguments.callers(facts, function)
+                # the other files' callers are searched only for a name that would otherwise be
+                # taken for a model: for any other name they could only add findings, at a price
+                for where, site in arguments.callers(facts, function, other_files=named_like_model(name))
                 if (argument := arguments.argument_for(site, function, parameter_name)) is not None
             ]
             if True in passed:

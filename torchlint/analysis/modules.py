@@ -67,7 +67,10 @@ def mode_sensitivity(facts: "FileFacts", info: ClassInfo) -> Optional[bool]:
     (a submodule from a library we cannot see into, a module handed in from outside)."""
     unknown = False
     for method in info.methods.values():
+        off_by_default = _parameters_off_by_default(method)
         for site in facts.calls_within(method):
+            if off_by_default and _guarded_by(facts, site, off_by_default):
+                continue  # ``if batch_norm: self.bn = nn.BatchNorm1d(...)`` with ``batch_norm=False``
             sensitive = constructed_sensitivity(facts, site.node, info.index)
             if sensitive:
                 return True
@@ -83,6 +86,34 @@ def mode_sensitivity(facts: "FileFacts", info: ClassInfo) -> Optional[bool]:
             return True
         unknown = unknown or inherited is None
     return None if unknown else False
+
+
+def _parameters_off_by_default(method: Scope) -> set[str]:
+    """Parameters whose default turns a feature off: ``batch_norm=False``, ``dropout=None``, ``p=0``."""
+    if not isinstance(method.node, cst.FunctionDef):
+        return set()
+    params = method.node.params
+    return {
+        param.name.value for param in (*params.params, *params.kwonly_params)
+        if param.default is not None and (_is_constant(param.default, "False") or _is_constant(param.default, "None") or _is_number(param.default, 0))
+    }
+
+
+def _guarded_by(facts: "FileFacts", site, flags: set[str]) -> bool:
+    """The call runs only when one of these flags is set: in the body of ``if flag:``,
+    ``if self.flag:`` or ``if flag is True:``."""
+    for block in site.blocks:
+        if isinstance(block, cst.If) and _flag_tested(block.test) in flags and facts.branch_of(block, site.index) == "body":
+            return True
+    return False
+
+
+def _flag_tested(test: cst.BaseExpression) -> Optional[str]:
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and _is_constant(test.comparisons[0].comparator, "True"):
+        test = test.left
+    if isinstance(test, cst.Attribute) and isinstance(test.value, cst.Name) and test.value.value == "self":
+        return test.attr.value
+    return test.value if isinstance(test, cst.Name) else None
 
 
 def constructed_sensitivity(facts: "FileFacts", call: cst.Call, index: Optional[int] = None) -> Optional[bool]:

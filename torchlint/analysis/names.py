@@ -99,8 +99,8 @@ NOT_A_MODEL_WORDS = frozenset({
 
 
 def named_like_model(name: str) -> bool:
-    """``model``, ``self.net``, ``netG``, ``resnet``, ``target_net``; not ``model_fn``."""
+    """``model``, ``self.net``, ``netG``, ``resnet``, ``target_net``, ``lm_models``; not ``model_fn``."""
     words = name_words(name.rsplit(".", 1)[-1])
     if words and words[-1] in NOT_A_MODEL_WORDS:
         return False  # ``model_fn``, ``model_factory``, ``build_model_fn``: functions about models
-    return any(word in MODEL_WORDS or word.endswith("net") for word in words)
+    return any(word in MODEL_WORDS or word.endswith("net") or (word.endswith("s") and word[:-1] in MODEL_WORDS) for word in words)

@@ -17,6 +17,7 @@ and re-read when they change on disk.
 from __future__ import annotations
 
 import os
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Optional
@@ -40,6 +41,7 @@ SKIPPED_FOLDERS = frozenset({
     "__pycache__", ".mypy_cache", ".pytest_cache", ".ipynb_checkpoints", "site-packages",
 })
 MAX_SEARCHED_FILES = 5000
+MAX_CALLER_FILES = 32  # files parsed to find the callers of one function
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +90,12 @@ class ProjectIndex:
         """Calls of a module-level function from the other files of its project."""
         path = os.path.abspath(function.facts.path)
         name = function.scope.name
-        for candidate in self._files_calling(self.root_of(path), name):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        module = os.path.basename(os.path.dirname(path)) if stem == "__init__" else stem
+        candidates = [other for other in self._files_mentioning(self.root_of(path), name, module) if other != path]
+        if len(candidates) > MAX_CALLER_FILES:
+            return  # a name used everywhere: its callers cannot be told apart cheaply, so none are claimed
+        for candidate in candidates:
             if candidate == path:
                 continue
             facts = self.facts_of(candidate)
@@ -232,8 +239,9 @@ class ProjectIndex:
             return "", None  # the file's own lint reports it
         return text, FileFacts(module, path=path, project=self)
 
-    def _files_calling(self, root: str, name: str) -> list[str]:
-        """The project's files whose text mentions ``name``: the only ones that can call it."""
+    def _files_mentioning(self, root: str, name: str, module: str) -> list[str]:
+        """The project's files whose text names both the function and its module: the only
+        ones that can import and call it."""
         texts = self._texts_by_root.get(root)
         if texts is None:
             texts = {}
@@ -244,7 +252,8 @@ class ProjectIndex:
                 except OSError:
                     continue
             self._texts_by_root[root] = texts
-        return [path for path, text in texts.items() if name in text]
+        word = re.compile(rf"\b{re.escape(name)}\b")
+        return [path for path, text in texts.items() if module in text and name in text and word.search(text)]
 
 
 def _name_of(func: cst.BaseExpression) -> Optional[str]:

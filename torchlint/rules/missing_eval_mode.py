@@ -113,12 +113,14 @@ class MissingEvalMode(Rule):
             calls = self.facts.model_calls(eval_scope)
             if any(site.node in reported_calls for site in calls):
                 continue  # nested or overlapping scopes (a validate() with a loop over val_loader): one finding
-            for site in calls:
-                if self.facts.mode_before(site, eval_scope) in ("train", "none"):
-                    reported_calls.add(site.node)
-                    model = cst.Module([]).code_for_node(site.node.func)
-                    self.report(site.node, self.MESSAGE.format(model=model))
-                    break  # one finding per evaluation scope
+            sensitive = [(site, known) for site in calls if (known := self.facts.model_call_sensitivity(site)) is not False]
+            sensitive = [(site, known) for site, known in sensitive if self.facts.mode_before(site, eval_scope) in ("train", "none")]
+            # one finding per evaluation scope, on the model known to hold dropout or batch norm if any
+            chosen = next((site for site, known in sensitive if known), None) or next((site for site, known in sensitive if known is None), None)
+            if chosen is not None:
+                reported_calls.add(chosen.node)
+                model = cst.Module([]).code_for_node(chosen.node.func)
+                self.report(chosen.node, self.MESSAGE.format(model=model))
 
     @classmethod
     def runtime_claim(cls, bad, good):

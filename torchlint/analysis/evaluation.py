@@ -170,7 +170,7 @@ def _handed_in(model: Value) -> tuple[bool, Optional[str]]:
     value = model
     for _ in range(MAX_CHAIN):
         head = value.expr
-        while isinstance(head, cst.Attribute):
+        while isinstance(head, (cst.Attribute, cst.Subscript)):  # ``self.nets[i]`` is handed in too
             head = head.value
         if isinstance(head, cst.Name) and head.value == "self":
             return True, None
@@ -227,7 +227,9 @@ def _mode_at_call(facts: "FileFacts", caller: CallSite, function: Scope, paramet
         return "unknown"
     handed_in, outer = _handed_in(Value(passed, caller.scope, caller.index))
     if not handed_in:  # the caller's own model, never switched
-        return "unknown" if _wraps_models(facts, Value(passed, caller.scope, caller.index)) else "none"
+        if _wraps_models(facts, Value(passed, caller.scope, caller.index)) or _is_fresh(facts, passed, caller):
+            return "unknown"  # models keeping their own modes, or an untrained one
+        return "none"
     return _mode_from_callers(facts, caller.scope, outer, depth + 1)
 
 
@@ -366,7 +368,17 @@ def _is_fresh_model(facts: "FileFacts", site: CallSite) -> bool:
     """``net = Net(); y = net(torch.randn(2, 3))``: built in this function and used for nothing
     else before the call (no weights loaded, not handed to a training function), so it is an
     untrained model whose output only checks shapes."""
-    name = dotted_name(site.node.func)
+    return _is_fresh(facts, site.node.func, site)
+
+
+# Methods that look at a model or move it without training or loading it.
+INSPECTING_METHODS = MODULE_RETURNING_METHODS | {"parameters", "named_parameters", "modules", "named_modules", "children", "apply"}
+
+
+def _is_fresh(facts: "FileFacts", model: cst.BaseExpression, site: CallSite) -> bool:
+    """The model ``site`` runs (or hands over) was built in the same function and only
+    inspected or initialised before: it has never been trained or loaded."""
+    name = dotted_name(model)
     if name is None or "." in name or _trains(facts, site.scope):
         return False
     bound = binding_before(site.scope, name, site.index)
@@ -379,7 +391,7 @@ def _is_fresh_model(facts: "FileFacts", site: CallSite) -> bool:
         if not bound.index < other.index < site.index:
             continue
         func = other.node.func
-        if isinstance(func, cst.Attribute) and dotted_name(func.value) == name and func.attr.value not in MODULE_RETURNING_METHODS:
+        if isinstance(func, cst.Attribute) and dotted_name(func.value) == name and func.attr.value not in INSPECTING_METHODS:
             return False  # ``net.load_state_dict(...)``
         if any(dotted_name(arg.value) == name for arg in other.node.args):
             return False  # ``train(net, loader)``, ``load_weights(net, path)``

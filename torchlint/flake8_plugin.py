@@ -7,9 +7,9 @@ other. (One difference remains: flake8's ``--disable-noqa`` cannot bring back a 
 finding.) Off-by-default rules are added to flake8's default ignore list, the way flake8-bugbear
 registers its opinionated B9 checks: ``--extend-select TL9`` turns them on.
 
-The plugin sees one file at a time and no project index: what only another file shows (a base
-class, a helper that switches modes, a model class without dropout) is unknown here, as it is
-to ``torchlint train.py`` run on one file.
+flake8 hands the plugin one file at a time; the engine follows that file's imports into its
+project (``analysis/project.py``), so a base class, a helper that switches modes or a model
+class in another file is seen exactly as ``torchlint .`` sees it.
 """
 
 from __future__ import annotations

@@ -215,6 +215,9 @@ class FileFacts:
     def events_in_loop(self, loop: BlockSite) -> list[Event]:
         return [event for event in self.events_of(loop.scope) if loop.index <= event.index <= loop.end]
 
+    def handover_source_model(self, write: Event, scope: Scope) -> Optional[str]:
+        return events.handover_source_model(self, write, scope)
+
     def optimizer_model(self, optimizer: str, scope: Scope) -> Optional[str]:
         return events.optimizer_model(self, optimizer, scope)
 

@@ -199,6 +199,24 @@ def is_optimizer(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSit
     return bool(name) and named_like_optimizer(name)
 
 
+def handover_source_model(facts: "FileFacts", write: Event, scope: Scope) -> Optional[str]:
+    """For ``shared._grad = local.grad`` inside ``for local, shared in zip(lnet.parameters(),
+    gnet.parameters())``: ``lnet``, the model whose own gradients are handed over (A3C)."""
+    if write.kind != GRAD_WRITE or not write.receiver:
+        return None
+    for loop in scope.loops:
+        node = loop.node
+        if not (isinstance(node, cst.For) and loop.index <= write.index <= loop.end and isinstance(node.target, cst.Tuple)):
+            continue
+        names = [dotted_name(element.value) for element in node.target.elements]
+        if write.receiver not in names or not isinstance(node.iter, cst.Call) or dotted_name(node.iter.func) != "zip":
+            continue
+        zipped = node.iter.args[names.index(write.receiver)].value if len(node.iter.args) > names.index(write.receiver) else None
+        owners = _parameter_owners(zipped) if zipped is not None else set()
+        return owners.pop() if len(owners) == 1 else None
+    return None
+
+
 def optimizer_model(facts: "FileFacts", optimizer: str, scope: Scope) -> Optional[str]:
     """The model whose parameters an optimizer was built over (``SGD(model.parameters())``)."""
     if optimizer.startswith("self.") and optimizer.count(".") == 1:

@@ -86,7 +86,8 @@ class GradAssignment:
     scope: Scope
     blocks: tuple[cst.CSTNode, ...]
     kind: str
-    target: Optional[str] = None  # the parameter updated: ``w`` for ``w.data -= lr * w.grad``
+    target: Optional[str] = None  # the parameter updated (``w`` for ``w.data -= lr * w.grad``), or
+    # for a write, the tensor whose gradient is handed over (``local`` for ``shared._grad = local.grad``)
 
 
 @dataclass(eq=False)
@@ -378,7 +379,9 @@ class FileWalk:
         elif isinstance(target, cst.Attribute):
             if target.attr.value in ("grad", "_grad"):
                 kind = "clear" if isinstance(value, cst.Name) and value.value == "None" else "write"
-                self._scope.grad_assignments.append(GradAssignment(target, self._index, self._scope, tuple(self._blocks), kind))
+                # ``shared._grad = local.grad``: gradients handed over from another tensor
+                source = dotted_name(value.value) if isinstance(value, cst.Attribute) and value.attr.value == "grad" else None
+                self._scope.grad_assignments.append(GradAssignment(target, self._index, self._scope, tuple(self._blocks), kind, source))
             elif isinstance(target.value, cst.Name) and target.value.value == "self":
                 owner = self._scope.enclosing_class
                 if owner is not None:

@@ -9,6 +9,10 @@ in the closure handed to `optimizer.step(closure)`.
 A hand-written update from the gradients (`w -= lr * w.grad`, `p.data.add_(p.grad, alpha=-lr)`)
 is a step too, and the same holds for it.
 
+When the gradients are handed over from another model (`shared._grad = local.grad`, an A3C
+worker), that model's gradients are the ones to clear: `optimizer.zero_grad()` on the shared
+optimizer sets the shared references to None and leaves the local gradients to accumulate.
+
 The per-batch `training_step` of a LightningModule with `automatic_optimization = False` is a
 loop body too: Lightning calls it once per batch and leaves backward, step and clearing to it.
 
@@ -62,6 +66,7 @@ class MissingZeroGrad(Rule):
     CODE = "TL301"
     NAME = "missing-zero-grad"
     MESSAGE = "`{optimizer}.step()` runs in a loop that never clears gradients: `.backward()` adds to them on every iteration; call `{optimizer}.zero_grad()` each step"
+    HANDOVER_MESSAGE = "`{optimizer}.step()` uses gradients handed over from `{source}`, which are never cleared: `.backward()` adds to them on every iteration, and clearing the optimizer only drops its own reference; call `{source}.zero_grad()` each step"
     MANUAL_MESSAGE = "`{parameter}` is updated from its `.grad` in a loop that never clears gradients: `.backward()` adds to them on every iteration; clear them each step (`{parameter}.grad = None`)"
     # the step it reports (an optimizer's, or a hand-written update from ``.grad``) is in this file
     TRIGGER_WORDS = ("step", "grad")
@@ -74,7 +79,10 @@ class MissingZeroGrad(Rule):
                 if self._inner_loop_trains(loop, optimizer, loops) or self._clears(loop, optimizer):
                     continue
                 step = next(event for event in loop.events if event.kind == STEP and event.receiver == optimizer)
-                if _is_step_call(step.node):
+                source = self._handed_over_from(loop, self.facts.optimizer_model(optimizer, loop.site.scope))
+                if source is not None:
+                    self.report(step.anchor, self.HANDOVER_MESSAGE.format(optimizer=optimizer, source=source))
+                elif _is_step_call(step.node):
                     self.report(step.anchor, self.MESSAGE.format(optimizer=optimizer))
                 elif not reported_hand_written:  # ``w -= lr * w.grad``
                     self.report(step.anchor, self.MANUAL_MESSAGE.format(parameter=optimizer))
@@ -83,10 +91,17 @@ class MissingZeroGrad(Rule):
     def _clears(self, loop, optimizer: str) -> bool:
         model = self.facts.optimizer_model(optimizer, loop.site.scope)
         known_optimizers = set(loop.optimizers)
+        handed_over = self._handed_over_from(loop, model)
         for event in loop.events:
-            if event.kind in (UNKNOWN, GRAD_WRITE):
+            if event.kind == UNKNOWN or (event.kind == GRAD_WRITE and handed_over is None):
                 return True  # a helper we cannot see was handed the model or optimizer; or ``p.grad = g`` overwrites
             if event.kind != ZERO_GRAD:
+                continue
+            if handed_over is not None:
+                # A3C: the optimizer's own gradients are the local model's, handed over each
+                # step; clearing the optimizer (set to None) leaves the local ones to accumulate
+                if event.receiver in (None, handed_over):
+                    return True
                 continue
             if event.receiver in (None, optimizer, model):
                 return True
@@ -95,6 +110,14 @@ class MissingZeroGrad(Rule):
             if event.receiver not in known_optimizers and event.receiver not in other_models:
                 return True
         return False
+
+    def _handed_over_from(self, loop, model):
+        """The model whose gradients are handed to this optimizer's parameters, if another."""
+        for event in loop.events:
+            source = self.facts.handover_source_model(event, loop.site.scope)
+            if source is not None and source != model:
+                return source
+        return None
 
     @staticmethod
     def _inner_loop_trains(loop, optimizer: str, loops) -> bool:

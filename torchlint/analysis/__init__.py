@@ -12,7 +12,7 @@ from typing import Iterable, Optional
 
 import libcst as cst
 
-from torchlint.analysis import evaluation, events, flows, modules, torch_api
+from torchlint.analysis import arguments, evaluation, events, flows, modules, torch_api
 from torchlint.analysis.events import Event
 from torchlint.analysis.evaluation import EvalScope
 from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
@@ -86,6 +86,16 @@ class FileFacts:
                 return owner.methods.get(func.attr.value)
         return None
 
+    def callers(self, function: Scope, other_files: bool = True) -> list[tuple["FileFacts", CallSite]]:
+        """Where ``function`` is called: in this file and, for module-level functions, in the
+        other files of the project (``other_files``)."""
+        return self._cached(("callers", function, other_files), lambda: arguments.callers(self, function, other_files), [])
+
+    @cached_property
+    def calls_by_target(self) -> dict[Scope, list[CallSite]]:
+        """This file's calls of its own functions, by the function they run."""
+        return arguments.calls_by_target(self)
+
     def project_function(self, qualified: Optional[str]) -> Optional[FunctionRef]:
         """The module-level function of another file of the project that an imported name refers to."""
         if self.project is None or not qualified or qualified.startswith("torch."):
@@ -157,12 +167,11 @@ class FileFacts:
         torch package, none of a project module that imports one, and no use of the name
         ``torch`` (a notebook exported without its import cell). A file that imports nothing at
         all (a helper handed its model) may be PyTorch code."""
-        imported = {alias.lstrip(".").split(".")[0] for alias in self.walk.imports.aliases.values()}
-        if imported & torch_api.TORCH_PACKAGES or self.uses_torch_name:
+        if self.imports_torch:
             return True
-        if imported & torch_api.OTHER_FRAMEWORKS:
+        if self._imported_packages & torch_api.OTHER_FRAMEWORKS:
             return False
-        if not imported or self.project is None:
+        if not self._imported_packages or self.project is None:
             return True  # nothing to look into: do not guess the file away
         return any(
             (other := self.project.facts_of(path)) is not None and other.imports_torch
@@ -171,8 +180,12 @@ class FileFacts:
 
     @cached_property
     def imports_torch(self) -> bool:
-        imported = {alias.lstrip(".").split(".")[0] for alias in self.walk.imports.aliases.values()}
-        return bool(imported & torch_api.TORCH_PACKAGES) or self.uses_torch_name
+        return bool(self._imported_packages & torch_api.TORCH_PACKAGES) or self.uses_torch_name
+
+    @cached_property
+    def _imported_packages(self) -> set[str]:
+        """The top-level packages the file imports from (``torch``, ``mxnet``, a project package)."""
+        return {alias.lstrip(".").split(".")[0] for alias in self.walk.imports.aliases.values()}
 
     @cached_property
     def uses_torch_name(self) -> bool:

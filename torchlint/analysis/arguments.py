@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
-from torchlint.analysis.facts import CallSite, Scope
+from torchlint.analysis.facts import CallSite, Scope, function_called
 from torchlint.analysis.flows import constructor
 from torchlint.analysis.modules import local_class
 from torchlint.analysis.project import FunctionRef
@@ -23,9 +23,14 @@ if TYPE_CHECKING:
 
 
 def callers(facts: "FileFacts", function: Scope, other_files: bool = True) -> list[tuple["FileFacts", CallSite]]:
-    """The calls of ``function``: by name, as ``self.method()``, as the class's constructor
-    for ``__init__``, and from other files of the project for module-level functions."""
-    return facts._cached(("callers", function, other_files), lambda: _callers(facts, function, other_files), [])
+    """The calls of ``function``: those of this file (see ``calls_by_target``), and from other
+    files of the project for module-level functions."""
+    if not isinstance(function.node, cst.FunctionDef):
+        return []
+    found = [(facts, site) for site in facts.calls_by_target.get(function, [])]
+    if other_files and function.parent is facts.module_scope and facts.project is not None:
+        found.extend(facts.project.callers_of(FunctionRef(facts, function)))
+    return found
 
 
 def argument_for(site: CallSite, function: Scope, parameter: str) -> Optional[cst.BaseExpression]:
@@ -35,7 +40,7 @@ def argument_for(site: CallSite, function: Scope, parameter: str) -> Optional[cs
     params = function.node.params
     positional = [param.name.value for param in (*params.posonly_params, *params.params)]
     passed = [arg for arg in site.node.args if arg.keyword is None]
-    if site.node.args and _is_partial(site.node.func):
+    if function_called(site.node) is not site.node.func:
         passed = passed[1:]  # ``partial(embed, encoder=model)``: the function comes first
     if function.class_info is not None and positional and not _is_static(function):
         positional = positional[1:]  # ``self`` is bound by the call, not passed
@@ -67,33 +72,21 @@ def parameter_of(value: Value) -> Optional[tuple[Scope, str]]:
     return None
 
 
-def _callers(facts: "FileFacts", function: Scope, other_files: bool) -> list[tuple["FileFacts", CallSite]]:
-    if not isinstance(function.node, cst.FunctionDef):
-        return []
-    found = [(facts, site) for site in _calls_by_target(facts).get(function, [])]
-    if other_files and function.parent is facts.module_scope and facts.project is not None:
-        found.extend(facts.project.callers_of(FunctionRef(facts, function)))
-    return found
-
-
-def _calls_by_target(facts: "FileFacts") -> dict[Scope, list[CallSite]]:
+def calls_by_target(facts: "FileFacts") -> dict[Scope, list[CallSite]]:
     """Every call of the file under the function of the file it runs, found in one pass."""
-    def build() -> dict[Scope, list[CallSite]]:
-        targets: dict[Scope, list[CallSite]] = {}
-        for site in facts.walk.calls:
-            target = _target(facts, site)
-            if target is not None:
-                targets.setdefault(target, []).append(site)
-        return targets
-
-    return facts._cached(("calls-by-target",), build, {})
+    targets: dict[Scope, list[CallSite]] = {}
+    for site in facts.walk.calls:
+        target = _target(facts, site)
+        if target is not None:
+            targets.setdefault(target, []).append(site)
+    return targets
 
 
 def _target(facts: "FileFacts", site: CallSite) -> Optional[Scope]:
     """The function of this file a call runs: by name, as ``self.method()`` or
     ``Class.method()``, through ``functools.partial``, as a class's ``__init__``, or as the
     method of an object the file builds from one of its classes (``sampler.sample()``)."""
-    called = _called(facts, site.node)
+    called = function_called(site.node)
     function = facts.local_function(called, site.scope)
     if function is not None:
         return function
@@ -106,18 +99,6 @@ def _target(facts: "FileFacts", site: CallSite) -> Optional[Scope]:
         if owner is not None:
             return owner.methods.get(called.attr.value)
     return None
-
-
-def _called(facts: "FileFacts", call: cst.Call) -> cst.BaseExpression:
-    """The function a call runs: its callee, or the function ``functools.partial`` binds."""
-    if _is_partial(call.func) and call.args and call.args[0].keyword is None:
-        return call.args[0].value
-    return call.func
-
-
-def _is_partial(func: cst.BaseExpression) -> bool:
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return name == "partial"
 
 
 def _parameter_names(scope: Scope) -> set[str]:

@@ -102,7 +102,7 @@ def _helpers_called_to_evaluate(facts: "FileFacts", scopes: list[EvalScope], in_
             continue
         if any(
             any(outer.scope is site.scope and outer.contains(site.index) for outer in evaluating)
-            for _, site in arguments.callers(facts, scope, other_files=False)
+            for _, site in facts.callers(scope, other_files=False)
         ):
             found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
     return found
@@ -119,7 +119,7 @@ def model_calls(facts: "FileFacts", eval_scope: EvalScope) -> list[CallSite]:
     return [
         site for site in eval_scope.scope.calls
         if eval_scope.contains(site.index) and not site.discarded and _may_run_a_model(facts, site)
-        and not _is_fresh_model(facts, site)
+        and not _is_fresh(facts, site.node.func, site)
     ]
 
 
@@ -202,7 +202,7 @@ def _mode_from_callers(facts: "FileFacts", function: Scope, parameter: Optional[
     One caller that switches to eval is enough for silence, and so is having no caller in
     view ("unknown"): whoever calls a library function owns the mode of what it hands over.
     """
-    found = arguments.callers(facts, function)
+    found = facts.callers(function)
     if depth > 3 or not found:
         return "unknown"
     modes = [_mode_at_call(where, caller, function, parameter, depth) for where, caller in found]
@@ -335,7 +335,7 @@ def value_sensitivity(facts: "FileFacts", value: Value, name: str, depth: int = 
                 value_sensitivity(where, Value(argument, site.scope, site.index), name, depth + 1)
                 # the other files' callers are searched only for a name that would otherwise be
                 # taken for a model: for any other name they could only add findings, at a price
-                for where, site in arguments.callers(facts, function, other_files=named_like_model(name))
+                for where, site in facts.callers(function, other_files=named_like_model(name))
                 if (argument := arguments.argument_for(site, function, parameter_name)) is not None
             ]
             if True in passed:
@@ -344,7 +344,7 @@ def value_sensitivity(facts: "FileFacts", value: Value, name: str, depth: int = 
                 return False
     if isinstance(value.expr, cst.Attribute) and depth < 2:
         # ``bert.model`` where ``bert = Embedder()``: what that class stores on ``self.model``
-        owner_built, owner_call = constructor(facts, Value(value.expr.value, value.scope, value.index))
+        _, owner_call = constructor(facts, Value(value.expr.value, value.scope, value.index))
         owner = facts.class_of(owner_call.func) if owner_call is not None else None
         bound = owner.info.self_bindings.get(value.expr.attr.value) if owner is not None else None
         if bound:
@@ -364,20 +364,14 @@ def _is_defined(facts: "FileFacts", name: str, scope: Scope) -> bool:
     return name in facts.walk.imports.aliases or bool(facts.classes_named(name))
 
 
-def _is_fresh_model(facts: "FileFacts", site: CallSite) -> bool:
-    """``net = Net(); y = net(torch.randn(2, 3))``: built in this function and used for nothing
-    else before the call (no weights loaded, not handed to a training function), so it is an
-    untrained model whose output only checks shapes."""
-    return _is_fresh(facts, site.node.func, site)
-
-
 # Methods that look at a model or move it without training or loading it.
 INSPECTING_METHODS = MODULE_RETURNING_METHODS | {"parameters", "named_parameters", "modules", "named_modules", "children", "apply"}
 
 
 def _is_fresh(facts: "FileFacts", model: cst.BaseExpression, site: CallSite) -> bool:
     """The model ``site`` runs (or hands over) was built in the same function and only
-    inspected or initialised before: it has never been trained or loaded."""
+    inspected or initialised before: it has never been trained or loaded, and running it
+    (``net = Net(); net(torch.randn(2, 3)).shape``) checks shapes, it evaluates nothing."""
     name = dotted_name(model)
     if name is None or "." in name or _trains(facts, site.scope):
         return False

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.facts import BlockSite, CallSite, GradAssignment, Scope, reads_grad
+from torchlint.analysis.facts import BlockSite, CallSite, GradAssignment, Scope, is_constant, reads_grad
 from torchlint.analysis.flows import call_argument, constructor
-from torchlint.analysis.names import dotted_name, name_words, named_like_model, named_like_optimizer
+from torchlint.analysis.names import dotted_name, last_name, name_words, named_like_model, named_like_optimizer
 from torchlint.analysis.values import Value, binding_before, resolve, self_attribute_binding
 
 if TYPE_CHECKING:
@@ -97,9 +97,9 @@ def call_events(facts: "FileFacts", site: CallSite) -> list[Event]:
             return event(UNKNOWN, receiver)
         if attr == "train":
             mode = call_argument(call, 0, "mode")
-            if mode is None or (isinstance(mode, cst.Name) and mode.value == "True"):
+            if mode is None or is_constant(mode, "True"):
                 return event(TRAIN, receiver)
-            if isinstance(mode, cst.Name) and mode.value == "False":
+            if is_constant(mode, "False"):
                 return event(EVAL, receiver)
             return []
     if facts.qualified_name(func) == "torch.autograd.backward":
@@ -173,7 +173,7 @@ def disables_grad(facts: "FileFacts", expr: cst.BaseExpression) -> bool:
         return True
     if qualified in torch_api.GRAD_MODE_SETTER:
         mode = call_argument(expr, 0, "mode")
-        return isinstance(mode, cst.Name) and mode.value == "False"
+        return is_constant(mode, "False")
     return False
 
 
@@ -191,9 +191,7 @@ def is_optimizer(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSit
         built = facts.qualified_name(resolved.expr.func)
         if built is not None:
             return torch_api.is_optimizer_class(built)
-        func = resolved.expr.func
-        called = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-        if called in OPTIMIZER_FACTORIES:
+        if last_name(resolved.expr.func) in OPTIMIZER_FACTORIES:
             return True
     name = dotted_name(resolved.expr) or dotted_name(receiver)
     return bool(name) and named_like_optimizer(name)
@@ -211,8 +209,8 @@ def handover_source_model(facts: "FileFacts", write: Event, scope: Scope) -> Opt
         names = [dotted_name(element.value) for element in node.target.elements]
         if write.receiver not in names or not isinstance(node.iter, cst.Call) or dotted_name(node.iter.func) != "zip":
             continue
-        zipped = node.iter.args[names.index(write.receiver)].value if len(node.iter.args) > names.index(write.receiver) else None
-        owners = _parameter_owners(zipped) if zipped is not None else set()
+        position = names.index(write.receiver)
+        owners = _parameter_owners(node.iter.args[position].value) if position < len(node.iter.args) else set()
         return owners.pop() if len(owners) == 1 else None
     return None
 
@@ -281,4 +279,4 @@ def _is_manually_optimised_step(facts: "FileFacts", scope: Scope) -> bool:
                     isinstance(target.target, cst.Name) and target.target.value == "automatic_optimization" for target in small.targets
                 ):
                     assigned.append(small.value)
-    return any(isinstance(value, cst.Name) and value.value == "False" for value in assigned)
+    return any(is_constant(value, "False") for value in assigned)

@@ -17,7 +17,7 @@ from typing import Iterable, Optional, Union
 
 import libcst as cst
 
-from torchlint.analysis.names import ImportTable, dotted_name
+from torchlint.analysis.names import ImportTable, dotted_name, last_name
 
 Block = Union[cst.For, cst.While, cst.With, cst.If, cst.Try]
 
@@ -118,6 +118,28 @@ def call_argument(call: cst.Call, position: int, keyword: str) -> Optional[cst.B
         if arg.keyword is not None and arg.keyword.value == keyword:
             return arg.value
     return positional[position].value if len(positional) > position else None
+
+
+def is_constant(expr: Optional[cst.CSTNode], name: str) -> bool:
+    """``True``, ``False`` or ``None`` written as such."""
+    return isinstance(expr, cst.Name) and expr.value == name
+
+
+def is_number(expr: Optional[cst.CSTNode], value: float) -> bool:
+    """A numeric literal equal to ``value`` (``0``, ``0.0``)."""
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        try:
+            return float(expr.value) == value
+        except ValueError:
+            return False
+    return False
+
+
+def function_called(call: cst.Call) -> cst.BaseExpression:
+    """The function a call runs: its callee, or the one ``functools.partial`` binds."""
+    if last_name(call.func) == "partial" and call.args and call.args[0].keyword is None:
+        return call.args[0].value
+    return call.func
 
 
 def reads_grad(expr: cst.CSTNode) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.facts import ClassInfo, Scope, call_argument
+from torchlint.analysis.facts import ClassInfo, Scope, call_argument, is_constant, is_number
 from torchlint.analysis.project import ClassRef
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _parameters_off_by_default(method: Scope) -> set[str]:
     params = method.node.params
     return {
         param.name.value for param in (*params.params, *params.kwonly_params)
-        if param.default is not None and (_is_constant(param.default, "False") or _is_constant(param.default, "None") or _is_number(param.default, 0))
+        if param.default is not None and (is_constant(param.default, "False") or is_constant(param.default, "None") or is_number(param.default, 0))
     }
 
 
@@ -109,7 +109,7 @@ def _guarded_by(facts: "FileFacts", site, flags: set[str]) -> bool:
 
 
 def _flag_tested(test: cst.BaseExpression) -> Optional[str]:
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and _is_constant(test.comparisons[0].comparator, "True"):
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and is_constant(test.comparisons[0].comparator, "True"):
         test = test.left
     if isinstance(test, cst.Attribute) and isinstance(test.value, cst.Name) and test.value.value == "self":
         return test.attr.value
@@ -142,21 +142,21 @@ def layer_is_mode_sensitive(layer: str, call: cst.Call) -> bool:
         layers_at, dropout_at = torch_api.RECURRENT_LAYERS[layer]
         dropout = call_argument(call, dropout_at, "dropout")
         num_layers = call_argument(call, layers_at, "num_layers")
-        return dropout is not None and not _is_number(dropout, 0) and num_layers is not None and not _is_number(num_layers, 1)
+        return dropout is not None and not is_number(dropout, 0) and num_layers is not None and not is_number(num_layers, 1)
     if layer in torch_api.DROPOUT_OFF_BY_DEFAULT:
         dropout = call_argument(call, torch_api.DROPOUT_OFF_BY_DEFAULT[layer], "dropout")
-        return dropout is not None and not _is_number(dropout, 0)
+        return dropout is not None and not is_number(dropout, 0)
     if layer in torch_api.DROPOUT_BY_DEFAULT:
         dropout = call_argument(call, torch_api.DROPOUT_BY_DEFAULT[layer], "dropout")
-        return dropout is None or not _is_number(dropout, 0)
+        return dropout is None or not is_number(dropout, 0)
     if layer.startswith("Dropout") or layer.endswith("AlphaDropout"):
-        return not _is_number(call_argument(call, 0, "p"), 0)
+        return not is_number(call_argument(call, 0, "p"), 0)
     if "BatchNorm" in layer:
         tracked = call_argument(call, 4, "track_running_stats")
-        return not _is_constant(tracked, "False")
+        return not is_constant(tracked, "False")
     if layer.startswith("InstanceNorm"):
         tracked = call_argument(call, 4, "track_running_stats")
-        return _is_constant(tracked, "True")  # off by default: then instance norm ignores the mode
+        return is_constant(tracked, "True")  # off by default: then instance norm ignores the mode
     return layer in torch_api.MODE_SENSITIVE_LAYERS
 
 
@@ -165,20 +165,7 @@ def functional_is_mode_sensitive(qualified: str, call: cst.Call) -> bool:
     both (a bug of its own, not a mode question): only ``training=self.training`` (or another
     expression) ties it to the mode."""
     training = call_argument(call, torch_api.MODE_SENSITIVE_FUNCTIONS[qualified], "training")
-    return training is not None and not _is_constant(training, "False") and not _is_constant(training, "True")
-
-
-def _is_number(expr, value: float) -> bool:
-    if isinstance(expr, (cst.Integer, cst.Float)):
-        try:
-            return float(expr.value) == value
-        except ValueError:
-            return False
-    return False
-
-
-def _is_constant(expr, name: str) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == name
+    return training is not None and not is_constant(training, "False") and not is_constant(training, "True")
 
 
 def self_method_calls(facts: "FileFacts", scope: Scope) -> list[str]:

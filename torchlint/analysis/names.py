@@ -25,6 +25,13 @@ def dotted_name(expr: cst.CSTNode) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
+def last_name(expr: cst.CSTNode) -> Optional[str]:
+    """``step`` for ``optimizer.step`` or ``step``; None for anything but a name or an attribute."""
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
 def _import_path(expr: cst.BaseExpression) -> str:
     if isinstance(expr, cst.Name):
         return expr.value

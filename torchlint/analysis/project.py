@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 
+from torchlint.analysis.facts import function_called
+from torchlint.analysis.names import last_name
 from torchlint.source import MAX_FILE_BYTES, decode
 
 if TYPE_CHECKING:
@@ -102,10 +104,8 @@ class ProjectIndex:
             if facts is None:
                 continue
             for site in facts.walk.calls:
-                called = site.node.func
-                if isinstance(called, (cst.Name, cst.Attribute)) and _name_of(called) == "partial" and site.node.args:
-                    called = site.node.args[0].value  # ``partial(evaluate, model=net)``
-                if _name_of(called) != name:
+                called = function_called(site.node)  # ``evaluate(...)``, ``partial(evaluate, model=net)``
+                if last_name(called) != name:
                     continue
                 target = facts.project_function(facts.qualified_name(called))
                 if target is not None and target.scope.name == name and os.path.abspath(target.facts.path) == path:
@@ -254,10 +254,6 @@ class ProjectIndex:
             self._texts_by_root[root] = texts
         word = re.compile(rf"\b{re.escape(name)}\b")
         return [path for path, text in texts.items() if module in text and name in text and word.search(text)]
-
-
-def _name_of(func: cst.BaseExpression) -> Optional[str]:
-    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
 
 
 def _project_files(root: str) -> Iterator[str]:

@@ -59,6 +59,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis import torch_api
+from torchlint.analysis.facts import is_constant
 from torchlint.rule import Rule
 
 
@@ -136,6 +137,6 @@ class LayerBuiltInForward(Rule):
 
 def _keyword_is(call: cst.Call, keyword: str, constant: str) -> bool:
     return any(
-        arg.keyword is not None and arg.keyword.value == keyword and isinstance(arg.value, cst.Name) and arg.value.value == constant
+        arg.keyword is not None and arg.keyword.value == keyword and is_constant(arg.value, constant)
         for arg in call.args
     )

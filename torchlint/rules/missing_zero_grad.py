@@ -76,10 +76,11 @@ class MissingZeroGrad(Rule):
         for loop in loops:
             reported_hand_written = False  # one finding for all the parameters a loop updates by hand
             for optimizer in loop.optimizers:
-                if self._inner_loop_trains(loop, optimizer, loops) or self._clears(loop, optimizer):
+                model = self.facts.optimizer_model(optimizer, loop.site.scope)
+                source = self._handed_over_from(loop, model)
+                if self._inner_loop_trains(loop, optimizer, loops) or self._clears(loop, optimizer, model, source):
                     continue
                 step = next(event for event in loop.events if event.kind == STEP and event.receiver == optimizer)
-                source = self._handed_over_from(loop, self.facts.optimizer_model(optimizer, loop.site.scope))
                 if source is not None:
                     self.report(step.anchor, self.HANDOVER_MESSAGE.format(optimizer=optimizer, source=source))
                 elif _is_step_call(step.node):
@@ -88,10 +89,10 @@ class MissingZeroGrad(Rule):
                     self.report(step.anchor, self.MANUAL_MESSAGE.format(parameter=optimizer))
                     reported_hand_written = True
 
-    def _clears(self, loop, optimizer: str) -> bool:
-        model = self.facts.optimizer_model(optimizer, loop.site.scope)
+    def _clears(self, loop, optimizer: str, model, handed_over) -> bool:
+        """Some clearing in the loop resets the gradients this optimizer steps with: its own or
+        its model's, or, when they are handed over from another model, that model's."""
         known_optimizers = set(loop.optimizers)
-        handed_over = self._handed_over_from(loop, model)
         for event in loop.events:
             if event.kind == UNKNOWN or (event.kind == GRAD_WRITE and handed_over is None):
                 return True  # a helper we cannot see was handed the model or optimizer; or ``p.grad = g`` overwrites

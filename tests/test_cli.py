@@ -446,10 +446,10 @@ def test_bad_command_line_is_a_usage_error_with_exit_2(tmp_path, run_torchlint, 
 # -- discovery ----------------------------------------------------------------------------------
 
 
-def test_directories_are_searched_recursively_for_py_files_only(tmp_path, run_torchlint):
+def test_directories_are_searched_recursively_for_py_files_and_notebooks_only(tmp_path, run_torchlint):
     write(tmp_path, "top.py", NO_ZERO_GRAD)
     write(tmp_path, "a/b/c/deep.py", NO_ZERO_GRAD)
-    for name in ("notes.txt", "script", "model.py.bak", "nb.ipynb", "train.pyc"):
+    for name in ("notes.txt", "script", "model.py.bak", "train.pyc"):
         write(tmp_path, f"a/{name}", NO_ZERO_GRAD)
     result = run_torchlint("--isolated", ".")
     assert [path for path, *_ in findings(result.stdout)] == [os.path.join("a", "b", "c", "deep.py"), "top.py"]

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import notebook, save
+
 pytest.importorskip("pre_commit")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,4 +117,27 @@ def test_hook_manifest_names_the_entry_point():
 
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     torchlint = next(hook for hook in hooks if hook["id"] == "torchlint")
-    assert torchlint["entry"] == "torchlint" and torchlint["language"] == "python" and torchlint["types"] == ["python"]
+    assert torchlint["entry"] == "torchlint" and torchlint["language"] == "python"
+    assert torchlint["types_or"] == ["python", "pyi", "jupyter"] and "types" not in torchlint
+    assert torchlint["require_serial"] is True
+
+
+def test_hook_lints_a_staged_notebook(torchlint_snapshot, tmp_path):
+    pytest.importorskip("nbformat")
+    env = _environment(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    _git("init", "-q", cwd=project, env=env)
+    save(project, "train.ipynb", notebook(
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F",
+        "model = nn.Linear(4, 2)\ncriterion = nn.CrossEntropyLoss()",
+        "%time probs = F.softmax(model(torch.randn(3, 4)), dim=1)\nloss = criterion(probs, torch.tensor([0, 1, 1]))",
+    ))
+    _git("add", "train.ipynb", cwd=project, env=env)  # staged, not committed: what `git commit` would lint
+    result = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(torchlint_snapshot), "torchlint", "--color", "never"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=900,
+    )
+    shown = result.stdout + result.stderr
+    assert result.returncode == 1, shown
+    assert "train.ipynb:cell 3:2:8: TL201" in shown, shown

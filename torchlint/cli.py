@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary line")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also say which files were skipped and why (notebooks in other languages)")
     parser.add_argument("--version", action="version", version=f"torchlint {__version__}")
     return parser
 
@@ -88,6 +89,9 @@ def _lint(argv: list[str]) -> int:
 
     for message in result.errors:
         print(f"torchlint: {message}", file=sys.stderr)
+    if options.verbose:
+        for message in result.skipped:
+            print(f"torchlint: note: {message}", file=sys.stderr)
     report = REPORTERS[options.format](result.findings)
     if options.output_file:
         _write_atomically(options.output_file, report)
@@ -95,16 +99,29 @@ def _lint(argv: list[str]) -> int:
         sys.stdout.write(report)
     # The summary is for the person at the terminal: it stays out of machine-readable output.
     if (options.format == "text" or options.output_file) and not options.quiet:
-        count = len(result.findings)
-        files = result.files_checked
-        summary = f"Found {count} problem{'s' if count != 1 else ''}" if count else "All checks passed"
-        print(f"{summary} ({files} file{'s' if files != 1 else ''} checked).", file=sys.stderr if not count else sys.stdout)
+        print(_summary(result), file=sys.stdout if result.findings else sys.stderr)
 
     if any(message.startswith("error:") for message in result.errors):
         return EXIT_ERROR
     if result.findings and not options.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _summary(result) -> str:
+    """One line for the person at the terminal. "All checks passed" only when files were
+    analysed and none had an error: a run that could not look must not sound reassuring."""
+    count, files = len(result.findings), result.files_checked
+    checked = f"{files} file{'s' if files != 1 else ''} checked"
+    if result.skipped:
+        checked += f", {len(result.skipped)} skipped (see --verbose)"
+    if count:
+        return f"Found {count} problem{'s' if count != 1 else ''} ({checked})."
+    if files == 0:
+        return f"Nothing was checked ({checked})."
+    if any(message.startswith("error:") for message in result.errors):
+        return f"No problems found, but errors occurred ({checked})."
+    return f"All checks passed ({checked})."
 
 
 def _write_atomically(path: str, text: str) -> None:

@@ -2,7 +2,8 @@
 
 Keys (the words ruff users know): ``select``, ``extend-select``, ``ignore``, ``per-file-ignores``
 (a table of glob -> codes, globs relative to the pyproject.toml), ``exclude`` (globs of paths not to
-lint when discovering files) and ``extend-exclude``.
+lint when discovering files) and ``extend-exclude``, ``include`` (globs of the files discovery
+picks up, ``*.py`` and ``*.ipynb`` by default) and ``extend-include``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ DEFAULT_EXCLUDE = (
     "build", "dist", "node_modules", "site-packages", ".mypy_cache", ".pytest_cache",
     ".ruff_cache", ".eggs", "*.egg-info", ".ipynb_checkpoints",
 )
-KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude"}
+DEFAULT_INCLUDE = ("*.py", "*.ipynb")
+KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "include", "extend-include"}
 
 
 class ConfigError(Exception):
@@ -40,6 +42,8 @@ class Config:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = DEFAULT_INCLUDE
+    extend_include: tuple[str, ...] = ()
     root: str = "."  # the directory of the pyproject.toml the globs are relative to
     source: Optional[str] = None  # that pyproject.toml, when there is one
 
@@ -59,9 +63,16 @@ class Config:
         """A pattern without ``/`` matches a file or directory name anywhere below the paths
         being linted (``build``, ``*.egg-info``); one with ``/`` matches the path relative to
         the pyproject.toml (``third_party/*``)."""
+        return self._matches(path, (*self.exclude, *self.extend_exclude))
+
+    def is_included(self, path: str) -> bool:
+        """Whether discovery picks up this file; the patterns read as ``exclude``'s do."""
+        return self._matches(path, (*self.include, *self.extend_include))
+
+    def _matches(self, path: str, patterns: tuple[str, ...]) -> bool:
         name = os.path.basename(path)
         relative = None
-        for pattern in (*self.exclude, *self.extend_exclude):
+        for pattern in patterns:
             if "/" not in pattern:
                 if fnmatch.fnmatch(name, pattern):
                     return True
@@ -182,6 +193,8 @@ def load_config(pyproject: Optional[Path]) -> Config:
         per_file_ignores=tuple(per_file_ignores),
         exclude=globs("exclude") if "exclude" in table else DEFAULT_EXCLUDE,
         extend_exclude=globs("extend-exclude"),
+        include=globs("include") if "include" in table else DEFAULT_INCLUDE,
+        extend_include=globs("extend-include"),
         root=str(pyproject.parent),
         source=str(pyproject),
     )

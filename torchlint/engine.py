@@ -17,7 +17,7 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Iterable, Optional, Sequence
 
@@ -29,9 +29,10 @@ from torchlint.analysis import FileFacts
 from torchlint.analysis.project import ProjectIndex
 from torchlint.config import Config
 from torchlint.findings import Finding
+from torchlint.notebook import Notebook, NotANotebook, is_notebook_path, read_notebook
 from torchlint.positions import positions_of
 from torchlint.rule import Rule
-from torchlint.source import MAX_FILE_BYTES, decode
+from torchlint.source import MAX_FILE_BYTES, MAX_NOTEBOOK_BYTES, decode
 from torchlint.suppressions import is_suppressed, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
@@ -41,19 +42,25 @@ LONG_LINE = 10_000  # characters; only a file with a line this long can nest exp
 MAX_EXPRESSION_NESTING = 4_000
 
 
+# A file's outcome: its findings, its error lines, and why it was skipped (None when it was linted).
+Outcome = tuple[list[Finding], list[str], Optional[str]]
+
+
 @dataclass
 class LintResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # one line each: missing paths, internal errors
     files_checked: int = 0
+    skipped: list[str] = field(default_factory=list)  # one line each: a file left out on purpose, and why
 
 
 # -- public entry points ---------------------------------------------------------------------
 
 
 def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Config] = None) -> list[Finding]:
-    """Lint one file's contents. Never raises for bad input: it becomes a TL000/TL001 finding."""
-    findings, _ = _on_large_stack(lambda path, source, config: _lint_text(source, path, config), path, source, config or Config())
+    """Lint one file's contents (a notebook's JSON when ``path`` ends in ``.ipynb``). Never
+    raises for bad input: it becomes a TL000/TL001 finding."""
+    findings, _, _ = _on_large_stack(lambda path, source, config: _lint_contents(source, path, config), path, source, config or Config())
     return findings
 
 
@@ -69,15 +76,19 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Opti
             outcomes = list(pool.map(_lint_file, files, [config] * len(files), chunksize=chunk))
     else:
         outcomes = [_lint_file(path, config) for path in files]
-    for findings, file_errors in outcomes:
+    for findings, file_errors, skipped in outcomes:
         result.findings.extend(findings)
         result.errors.extend(file_errors)
+        if skipped is not None:
+            result.skipped.append(skipped)
+            result.files_checked -= 1
     result.findings.sort()
     return result
 
 
 def discover(paths: Sequence[str], config: Config) -> tuple[list[str], list[str]]:
-    """Python files under the given paths. Explicit files are always linted, even if excluded."""
+    """Python files and notebooks under the given paths (those ``include`` names and ``exclude``
+    does not). Explicit files are always linted, even if excluded."""
     files: list[str] = []
     errors: list[str] = []
     for path in paths:
@@ -86,7 +97,7 @@ def discover(paths: Sequence[str], config: Config) -> tuple[list[str], list[str]
         elif os.path.isdir(path):
             found = list(_python_files(path, config))
             if not found:
-                errors.append(f"warning: {path}: no Python files found")
+                errors.append(f"warning: {path}: no Python files or notebooks found")
             files.extend(found)
         elif os.path.lexists(path):
             errors.append(f"error: {path}: not a file or directory")
@@ -104,7 +115,7 @@ def _python_files(root: str, config: Config) -> Iterable[str]:
         )
         for name in sorted(names):
             candidate = os.path.join(directory, name)
-            if name.endswith(".py") and _is_lintable(candidate) and not config.is_excluded(candidate):
+            if config.is_included(candidate) and _is_lintable(candidate) and not config.is_excluded(candidate):
                 yield candidate
 
 
@@ -125,7 +136,7 @@ def _is_virtualenv(directory: str) -> bool:
 _PROJECT = ProjectIndex()
 
 
-def _lint_file(path: str, config: Config) -> tuple[list[Finding], list[str]]:
+def _lint_file(path: str, config: Config) -> Outcome:
     return _on_large_stack(_read_and_lint, path, config)
 
 
@@ -140,7 +151,7 @@ def _on_large_stack(work, path: str, *args):
         try:
             outcome.append(work(path, *args))
         except Exception as error:  # never lose the other files' findings to one file
-            outcome.append(([], [f"error: internal error on {path}: {type(error).__name__}: {error}"]))
+            outcome.append(([], [f"error: internal error on {path}: {type(error).__name__}: {error}"], None))
 
     previous = threading.stack_size(PARSER_STACK_BYTES)
     try:
@@ -152,16 +163,59 @@ def _on_large_stack(work, path: str, *args):
     return outcome[0]
 
 
-def _read_and_lint(path: str, config: Config) -> tuple[list[Finding], list[str]]:
+def _read_and_lint(path: str, config: Config) -> Outcome:
+    # a notebook's size is mostly its outputs; the limit applies to its code once extracted
+    limit = MAX_NOTEBOOK_BYTES if is_notebook_path(path) else MAX_FILE_BYTES
     try:
         size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            return _file_problem(path, config, UNREADABLE, f"file too large to lint ({size / 1048576:.1f} MiB; the limit is {MAX_FILE_BYTES // 1048576} MiB)"), []
+        if size > limit:
+            return _file_problem(path, config, UNREADABLE, f"file too large to lint ({size / 1048576:.1f} MiB; the limit is {limit // 1048576} MiB)"), [], None
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as error:
-        return _file_problem(path, config, UNREADABLE, f"cannot read file: {error.strerror or error}"), []
-    return _lint_text(data, path, config)
+        return _file_problem(path, config, UNREADABLE, f"cannot read file: {error.strerror or error}"), [], None
+    return _lint_contents(data, path, config)
+
+
+def _lint_contents(source: str | bytes, path: str, config: Config) -> Outcome:
+    if is_notebook_path(path):
+        return _lint_notebook(source, path, config)
+    return (*_lint_text(source, path, config), None)
+
+
+def _lint_notebook(source: str | bytes, path: str, config: Config) -> Outcome:
+    """A notebook is linted as the program of its code cells; positions are mapped back to the
+    cells (see notebook.py)."""
+    try:
+        text = source.decode("utf-8-sig") if isinstance(source, bytes) else source
+        notebook = read_notebook(text)
+    except UnicodeDecodeError as error:
+        return _file_problem(path, config, UNREADABLE, f"not a valid notebook: not UTF-8 ({error.reason} at byte {error.start})"), [], None
+    except NotANotebook as error:
+        return _file_problem(path, config, UNREADABLE, f"not a valid notebook: {error}"), [], None
+    if not notebook.is_python:
+        return [], [], f"{path}: skipped: a notebook in {notebook.language}, not Python"
+    if len(notebook.program) > MAX_FILE_BYTES:
+        return _file_problem(path, config, UNREADABLE, f"code cells too large to lint ({len(notebook.program) / 1048576:.1f} MiB of code; the limit is {MAX_FILE_BYTES // 1048576} MiB)"), [], None
+    findings, errors = _lint_text(notebook.program, path, config) if notebook.origins else ([], [])
+    located = [_in_cell(finding, notebook) for finding in findings]
+    for broken in notebook.broken_cells:
+        for problem in _file_problem(path, config, SYNTAX_ERROR, f"{broken.message} (this cell is left out of the analysis)", broken.line, broken.column):
+            located.append(replace(problem, cell=broken.cell, file_line=broken.file_line))
+    return sorted(located), errors, None
+
+
+def _in_cell(finding: Finding, notebook: Notebook) -> Finding:
+    start, end = notebook.origin(finding.line), notebook.origin(finding.end_line)
+    if start is None or end is None:
+        return finding
+    if end.cell != start.cell:  # cannot happen for a node, which lies within one statement
+        end = start
+    return replace(
+        finding, cell=start.cell, file_line=start.file_line,
+        line=start.line, column=finding.column + start.column_shift,
+        end_line=end.line, end_column=finding.end_column + end.column_shift,
+    )
 
 
 def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Finding], list[str]]:

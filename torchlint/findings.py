@@ -21,9 +21,14 @@ class Fix:
     replacement: str
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Finding:
-    """One reported problem. Lines and columns are 1-based, as people and editors count."""
+    """One reported problem. Lines and columns are 1-based, as people and editors count.
+
+    In a notebook, ``cell`` is the 1-based index of the code cell, lines and columns count
+    within that cell, and ``file_line`` is the line of the ``.ipynb`` file that holds the
+    reported line (for tools that show the raw file); both are None for a Python file.
+    """
 
     path: str
     line: int
@@ -34,10 +39,25 @@ class Finding:
     name: str
     message: str
     fix: Optional[Fix] = None
+    cell: Optional[int] = None
+    file_line: Optional[int] = None
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.cell or 0, self.line, self.column, self.end_line, self.end_column, self.code, self.message)
+
+    def __lt__(self, other: "Finding") -> bool:
+        return self.sort_key() < other.sort_key()
+
+    def position(self) -> str:
+        """``line:column``, or ``cell N:line:column`` in a notebook (ruff's form)."""
+        where = f"{self.line}:{self.column}"
+        return f"cell {self.cell}:{where}" if self.cell is not None else where
 
     def to_json(self) -> dict:
+        located = {"cell": self.cell} if self.cell is not None else {}
         return {
             "path": self.path,
+            **located,
             "line": self.line,
             "column": self.column,
             "end_line": self.end_line,

@@ -7,6 +7,8 @@ import io
 import tokenize
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
+# A notebook's JSON is mostly outputs (images, tables); only its code must fit MAX_FILE_BYTES.
+MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
 
 
 def decode(data: bytes) -> str:

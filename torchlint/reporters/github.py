@@ -28,6 +28,13 @@ def escape_property(value: str) -> str:
 
 
 def _annotation(finding: Finding) -> str:
+    if finding.cell is not None:
+        # GitHub shows a notebook's raw JSON: annotate the line that holds the source line
+        properties = [("file", relative_path(finding.path)), ("line", finding.file_line or 1)]
+        properties.append(("title", f"{finding.code} {finding.name}"))
+        message = f"cell {finding.cell}:{finding.line}:{finding.column}: {finding.message}"
+        joined = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties)
+        return f"::{level(finding.code)} {joined}::{escape_data(message)}"
     properties = [("file", relative_path(finding.path)), ("line", finding.line)]
     # GitHub accepts columns only for an annotation that starts and ends on the same line.
     if finding.end_line == finding.line:

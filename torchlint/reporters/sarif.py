@@ -3,7 +3,9 @@
 One run, whose ``tool.driver.rules`` describes every rule (and the engine's own codes), each with
 its documentation as ``help``; one result per finding, pointing into ``rules`` by ``ruleIndex``.
 Paths are relative POSIX URIs when the file lies under the working directory, which is what
-GitHub expects when torchlint runs from the repository root.
+GitHub expects when torchlint runs from the repository root. A finding in a notebook points at
+the line of the ``.ipynb`` file that holds the reported source line; its cell, line and column
+are in the message and in the result's ``properties``.
 """
 
 from __future__ import annotations
@@ -93,23 +95,24 @@ def _result(finding: Finding, index: dict[str, int]) -> dict:
     result: dict = {"ruleId": finding.code}
     if finding.code in index:
         result["ruleIndex"] = index[finding.code]
+    if finding.cell is None:
+        region = {"startLine": finding.line, "startColumn": finding.column, "endLine": finding.end_line, "endColumn": finding.end_column}
+        message = finding.message
+    else:
+        # A viewer shows the notebook's raw JSON: point at the line that holds the source line,
+        # and say where in the cell, in the message and in the property bag.
+        region = {"startLine": finding.file_line or 1}
+        message = f"cell {finding.cell}, line {finding.line}, column {finding.column}: {finding.message}"
     result.update({
         "level": level(finding.code),
-        "message": {"text": finding.message},
-        "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": _uri(finding.path)},
-                    "region": {
-                        "startLine": finding.line,
-                        "startColumn": finding.column,
-                        "endLine": finding.end_line,
-                        "endColumn": finding.end_column,
-                    },
-                }
-            }
-        ],
+        "message": {"text": message},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(finding.path)}, "region": region}}],
     })
+    if finding.cell is not None:
+        result["properties"] = {
+            "cell": finding.cell, "cellLine": finding.line, "cellColumn": finding.column,
+            "cellEndLine": finding.end_line, "cellEndColumn": finding.end_column,
+        }
     return result
 
 

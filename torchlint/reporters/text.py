@@ -6,5 +6,6 @@ from torchlint.findings import Finding
 
 
 def render(findings: Sequence[Finding]) -> str:
-    """``path:line:col: CODE message``, one per line, in the order given (sorted by the engine)."""
-    return "".join(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}\n" for f in findings)
+    """``path:line:col: CODE message`` (``path:cell N:line:col: ...`` in a notebook), one per
+    line, in the order given (sorted by the engine)."""
+    return "".join(f"{f.path}:{f.position()}: {f.code} {f.message}\n" for f in findings)

@@ -146,8 +146,8 @@ def test_softmax_is_followed_through_names_and_reshapes() -> None:
         """
     )
     site = facts.walk.calls[-1]
-    loss_input = facts.cross_entropy_input(site)
-    assert facts.is_softmax_output(loss_input, site.scope, site.index)
+    family, loss_input = facts.loss_input(site)
+    assert family == "cross-entropy" and facts.output_kind(loss_input, site.scope, site.index) == "softmax"
 
 
 def test_eval_scopes_cover_no_grad_named_functions_and_eval_loaders() -> None:

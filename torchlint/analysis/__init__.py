@@ -48,6 +48,10 @@ class FileFacts:
     def module_scope(self) -> Scope:
         return self.walk.module_scope
 
+    def place_of(self, node: cst.CSTNode) -> tuple[Optional[Scope], int]:
+        """(scope, index in program order) of a node of a type some rule subscribed to."""
+        return self.walk.place_by_node.get(node, (None, 0))
+
     def scope_of(self, node: cst.CSTNode) -> Optional[Scope]:
         return self.walk.scope_by_node.get(node)
 
@@ -61,6 +65,16 @@ class FileFacts:
     @cached_property
     def _call_indices(self) -> list[int]:
         return [site.index for site in self.walk.calls]
+
+    def iterable_of(self, name: cst.Name, scope: Scope, index: int) -> Optional[tuple[cst.BaseExpression, Optional[int]]]:
+        """(the iterable, the position in a tuple target) when ``name`` at ``index`` is the
+        variable of a ``for`` loop of this scope (``p`` in ``for p in model.parameters()``,
+        position 1 for ``for n, p in model.named_parameters()``), not rebound since."""
+        bindings = [entry for entry in scope.bindings.get(name.value, []) if entry[0] < index]
+        loops = [entry for entry in scope.iterations.get(name.value, []) if entry[0] < index]
+        if not bindings or not loops or bindings[-1][0] != loops[-1][0]:
+            return None
+        return loops[-1][1], loops[-1][2]
 
     def resolve(self, expr: cst.BaseExpression, scope: Scope, index: int) -> Value:
         return resolve(Value(expr, scope, index))
@@ -210,14 +224,30 @@ class FileFacts:
 
     # -- values ------------------------------------------------------------------------------
 
-    def is_softmax_output(self, expr: cst.BaseExpression, scope: Scope, index: int) -> bool:
-        return flows.is_softmax_output(self, Value(expr, scope, index))
+    def output_kind(self, expr: cst.BaseExpression, scope: Scope, index: int) -> Optional[str]:
+        """``torch_api.SOFTMAX``, ``SIGMOID``, ``LOG_PROBABILITIES`` or ``LOGITS``: what this
+        tensor expression is known to hold; None when it cannot be told."""
+        return flows.output_kind(self, Value(expr, scope, index))
 
-    def cross_entropy_input(self, site: CallSite) -> Optional[cst.BaseExpression]:
-        return flows.cross_entropy_input(self, site)
+    def loss_input(self, site: CallSite) -> Optional[tuple[str, cst.BaseExpression]]:
+        """(``torch_api.CROSS_ENTROPY``/``BCE_WITH_LOGITS``/``BCE``/``NLL``, the input argument)
+        for a call that computes one of those losses."""
+        return flows.loss_input(self, site)
 
-    def forward_returns_softmax(self, info: ClassInfo) -> bool:
-        return self._cached(("softmax-forward", info), lambda: flows.forward_returns_softmax(self, info), False)
+    def is_module_instance(self, expr: cst.BaseExpression, scope: Scope, index: int) -> bool:
+        """Is this expression known to hold an nn.Module instance (not a class, not unknown)?"""
+        return bool(flows.is_module_instance(self, Value(expr, scope, index)))
+
+    def is_unreduced_loss(self, expr: cst.BaseExpression, scope: Scope, index: int) -> bool:
+        """Is this known to be a per-element loss (``reduction="none"``, ``(pred - y) ** 2``)?"""
+        return flows.is_unreduced_loss(self, Value(expr, scope, index))
+
+    def builds_parameters(self, call: cst.Call) -> bool:
+        """Does the module this constructor call builds own parameters?"""
+        return flows.builds_parameters(self, call)
+
+    def forward_output_kind(self, info: ClassInfo) -> Optional[str]:
+        return self._cached(("forward-kind", info), lambda: flows.forward_output_kind(self, info))
 
     # -- training events ---------------------------------------------------------------------
 

@@ -101,6 +101,15 @@ def _target(facts: "FileFacts", site: CallSite) -> Optional[Scope]:
     return None
 
 
+def annotation_of(function: Scope, parameter: str) -> Optional[cst.BaseExpression]:
+    """The annotation of one of a function's parameters (``nn.Module`` for ``model: nn.Module``)."""
+    params = function.node.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == parameter and param.annotation is not None:
+            return param.annotation.annotation
+    return None
+
+
 def _parameter_names(scope: Scope) -> set[str]:
     params = scope.node.params
     names = {param.name.value for param in (*params.posonly_params, *params.params, *params.kwonly_params)}

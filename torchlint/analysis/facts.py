@@ -50,6 +50,9 @@ class Scope:
     functions: dict[str, "Scope"] = field(default_factory=dict)
     loops: list["BlockSite"] = field(default_factory=list)
     withs: list["BlockSite"] = field(default_factory=list)
+    self_attributes: set[str] = field(default_factory=set)  # ``x`` for each ``self.x`` read or written here
+    # ``for p in model.parameters()``: p -> [(index of the binding, the iterable, position in a tuple target)]
+    iterations: dict[str, list[tuple[int, cst.BaseExpression, Optional[int]]]] = field(default_factory=dict)
 
     @property
     def enclosing_class(self) -> Optional[ClassInfo]:
@@ -188,6 +191,7 @@ class FileWalk:
         self.block_by_node: dict[cst.CSTNode, BlockSite] = {}
         self.scope_by_node: dict[cst.CSTNode, Scope] = {}
         self.nodes_by_type: dict[type, list[cst.CSTNode]] = {t: [] for t in wanted_types}
+        self.place_by_node: dict[cst.CSTNode, tuple["Scope", int]] = {}  # for those nodes: (scope, index)
         self._index = 0
         self._values_assigned_to_self: dict[cst.CSTNode, str] = {}
         self._discarded_values: set[cst.CSTNode] = set()
@@ -210,6 +214,7 @@ class FileWalk:
         subscribed = self.nodes_by_type.get(node_type)
         if subscribed is not None:
             subscribed.append(node)
+            self.place_by_node[node] = (self._scope, self._index)
         handler = _HANDLERS.get(node_type)
         if handler is None:
             self._walk_children(node)
@@ -305,6 +310,7 @@ class FileWalk:
             # the iterable is evaluated once, outside the loop
             self._walk(node.iter)
             self._bind_target(node.target)
+            self._record_iteration(node.target, node.iter)
         self._blocks.append(node)
         for name in _child_fields(type(node)):
             if isinstance(node, cst.For) and name == "iter":
@@ -374,6 +380,11 @@ class FileWalk:
             self._bind_target(node.asname.name)
         self._walk_children(node)
 
+    def _on_attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == "self":
+            self._scope.self_attributes.add(node.attr.value)
+        self._walk_children(node)
+
     def _on_return(self, node: cst.Return) -> None:
         self._scope.returns.append((self._index, node.value))
         self._walk_children(node)
@@ -392,6 +403,14 @@ class FileWalk:
                 self._bind_target(element.value)
         elif isinstance(target, cst.StarredElement):
             self._bind_target(target.value)
+
+    def _record_iteration(self, target: cst.CSTNode, iterable: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self._scope.iterations.setdefault(target.value, []).append((self._index, iterable, None))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for position, element in enumerate(target.elements):
+                if isinstance(element.value, cst.Name):
+                    self._scope.iterations.setdefault(element.value.value, []).append((self._index, iterable, position))
 
     def _record_target(self, target: cst.CSTNode, value: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
@@ -445,6 +464,7 @@ _HANDLERS = {
     cst.AugAssign: FileWalk._on_aug_assign,
     cst.NamedExpr: FileWalk._on_named_expr,
     cst.Return: FileWalk._on_return,
+    cst.Attribute: FileWalk._on_attribute,
     cst.ListComp: FileWalk._on_comprehension,
     cst.SetComp: FileWalk._on_comprehension,
     cst.DictComp: FileWalk._on_comprehension,

@@ -43,13 +43,44 @@ MODE_SENSITIVE_MODEL_ZOOS = ("torchvision.models.",)
 # when it is passed (``training=self.training``); F.dropout defaults to on in both modes.
 MODE_SENSITIVE_FUNCTIONS = {
     "torch.nn.functional.dropout": 2, "torch.nn.functional.dropout1d": 2, "torch.nn.functional.dropout2d": 2,
-    "torch.nn.functional.dropout3d": 2, "torch.nn.functional.alpha_dropout": 2, "torch.nn.functional.batch_norm": 5,
+    "torch.nn.functional.dropout3d": 2, "torch.nn.functional.alpha_dropout": 2,
+    "torch.nn.functional.feature_alpha_dropout": 2, "torch.nn.functional.batch_norm": 5,
 }
+# the functional dropouts whose ``training`` defaults to True (alpha dropout's defaults to False)
+DROPOUT_ON_BY_DEFAULT = frozenset(f"torch.nn.functional.{name}" for name in ("dropout", "dropout1d", "dropout2d", "dropout3d"))
+# Softmax and its relatives with the position of ``dim``; without it PyTorch picks a dimension
+# by the input's rank (0 for a 3-D input).
+SOFTMAX_DIM_FUNCTIONS = {
+    "torch.nn.functional.softmax": 1, "torch.nn.functional.log_softmax": 1, "torch.nn.functional.softmin": 1,
+    "torch.softmax": 1, "torch.log_softmax": 1,
+}
+SOFTMAX_DIM_MODULES = {"Softmax": 0, "LogSoftmax": 0, "Softmin": 0}
+# Functions that create a tensor from nothing (as opposed to computing one from another).
+TENSOR_FACTORIES = frozenset(f"torch.{name}" for name in (
+    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "randint",
+    "randperm", "arange", "linspace", "logspace", "eye", "zeros_like", "ones_like", "full_like",
+    "rand_like", "randn_like", "empty_like", "Tensor", "FloatTensor", "LongTensor", "DoubleTensor",
+    "BoolTensor", "IntTensor",
+))
 
-SOFTMAX_FUNCTIONS = frozenset({"torch.nn.functional.softmax", "torch.softmax", "torch.special.softmax"})
-SOFTMAX_MODULES = frozenset({"torch.nn.Softmax", "torch.nn.modules.activation.Softmax"})
-CROSS_ENTROPY_FUNCTIONS = frozenset({"torch.nn.functional.cross_entropy"})
-CROSS_ENTROPY_MODULES = frozenset({"torch.nn.CrossEntropyLoss", "torch.nn.modules.loss.CrossEntropyLoss"})
+# What a tensor holds, for the losses that expect one kind of input.
+SOFTMAX, SIGMOID, LOG_PROBABILITIES, LOGITS = "softmax", "sigmoid", "log-probabilities", "logits"
+ACTIVATION_FUNCTIONS = {
+    "torch.nn.functional.softmax": SOFTMAX, "torch.softmax": SOFTMAX, "torch.special.softmax": SOFTMAX,
+    "torch.sigmoid": SIGMOID, "torch.nn.functional.sigmoid": SIGMOID, "torch.special.expit": SIGMOID,
+    "torch.nn.functional.log_softmax": LOG_PROBABILITIES, "torch.log_softmax": LOG_PROBABILITIES,
+    "torch.special.log_softmax": LOG_PROBABILITIES, "torch.log": LOG_PROBABILITIES,
+    "torch.nn.functional.linear": LOGITS,
+}
+ACTIVATION_METHODS = {"softmax": SOFTMAX, "sigmoid": SIGMOID, "log_softmax": LOG_PROBABILITIES, "log": LOG_PROBABILITIES}
+ACTIVATION_MODULES = {"Softmax": SOFTMAX, "Sigmoid": SIGMOID, "LogSoftmax": LOG_PROBABILITIES, "Linear": LOGITS, "LazyLinear": LOGITS}
+# Losses whose input must be of one kind, by family: functional forms and modules.
+CROSS_ENTROPY, BCE_WITH_LOGITS, BCE, NLL = "cross-entropy", "bce-with-logits", "bce", "nll"
+LOSS_FUNCTIONS = {
+    "cross_entropy": CROSS_ENTROPY, "binary_cross_entropy_with_logits": BCE_WITH_LOGITS,
+    "binary_cross_entropy": BCE, "nll_loss": NLL,
+}
+LOSS_MODULES = {"CrossEntropyLoss": CROSS_ENTROPY, "BCEWithLogitsLoss": BCE_WITH_LOGITS, "BCELoss": BCE, "NLLLoss": NLL}
 SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 
 # Context managers (and decorators) under which no graph is recorded: evaluation code.
@@ -100,3 +131,13 @@ def torch_nn_class(qualified_name: Optional[str]) -> Optional[str]:
 def is_optimizer_class(qualified_name: Optional[str]) -> bool:
     return bool(qualified_name) and qualified_name.startswith(OPTIMIZER_PREFIXES) and not qualified_name.startswith(NOT_OPTIMIZER_PREFIXES)
 
+
+def loss_family(qualified_name: Optional[str], module: bool = False) -> Optional[str]:
+    """The family of ``torch.nn.functional.nll_loss`` (or, with ``module``, of the class
+    ``torch.nn.NLLLoss``); None for anything else."""
+    if not qualified_name:
+        return None
+    if module:
+        return LOSS_MODULES.get(torch_nn_class(qualified_name) or "")
+    prefix, _, name = qualified_name.rpartition(".")
+    return LOSS_FUNCTIONS.get(name) if prefix == "torch.nn.functional" else None

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.torch_api import CROSS_ENTROPY, SOFTMAX
 from torchlint.rule import Rule
 
 
@@ -62,8 +63,8 @@ class SoftmaxIntoCrossEntropy(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         site = self.facts.call_site(node)
-        loss_input = self.facts.cross_entropy_input(site)
-        if loss_input is not None and self.facts.is_softmax_output(loss_input, site.scope, site.index):
+        loss = self.facts.loss_input(site)
+        if loss is not None and loss[0] == CROSS_ENTROPY and self.facts.output_kind(loss[1], site.scope, site.index) == SOFTMAX:
             self.report(node)
 
     @classmethod

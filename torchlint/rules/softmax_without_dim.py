@@ -1,0 +1,68 @@
+"""A softmax without `dim`: PyTorch picks the dimension from the input's rank.
+
+## What it does
+Flags `F.softmax(x)`, `F.log_softmax(x)`, `F.softmin(x)`, `torch.softmax(x)`,
+`torch.log_softmax(x)`, `nn.Softmax()`, `nn.LogSoftmax()` and `nn.Softmin()` called without a
+`dim` (positional or keyword).
+
+## Why is this bad?
+Without `dim`, PyTorch uses dimension 0 for inputs of rank 0, 1 or 3 and dimension 1 otherwise
+(with only a deprecation warning). For a (T, N, C) sequence output that means normalising over
+*time*, not over classes: the probabilities of each step no longer sum to one, and a model
+trained on them learns from nonsense. The same code works on 2-D inputs, so the bug appears when
+the shape changes. (`torch.softmax(x)` without `dim` fails outright.)
+
+## Example
+```python
+probs = F.softmax(logits)
+```
+
+## Use instead
+```python
+probs = F.softmax(logits, dim=-1)
+```
+
+## Not flagged
+- Any explicit `dim`, including `dim=None` written out, and the tensor methods
+  (`x.softmax(-1)`), which require one.
+- Calls with `*args` or `**kwargs`, which may carry it.
+
+## Runtime evidence
+For a 3-D input, the bad program's probabilities do not sum to one over the class dimension;
+the good program's do.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.facts import call_argument
+from torchlint.analysis.torch_api import SOFTMAX_DIM_FUNCTIONS, SOFTMAX_DIM_MODULES, torch_nn_class
+from torchlint.rule import Rule
+
+
+class SoftmaxWithoutDim(Rule):
+    CODE = "TL205"
+    NAME = "softmax-without-dim"
+    MESSAGE = "`{name}` without `dim` normalises over a dimension chosen by the input's rank (dim 0 for a 3-D input): pass `dim=-1` (or the class dimension)"
+    TRIGGER_WORDS = ("softm",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        qualified = self.facts.qualified_name(node.func)
+        if qualified in SOFTMAX_DIM_FUNCTIONS:
+            position = SOFTMAX_DIM_FUNCTIONS[qualified]
+        elif torch_nn_class(qualified) in SOFTMAX_DIM_MODULES:
+            position = SOFTMAX_DIM_MODULES[torch_nn_class(qualified)]
+        else:
+            return
+        if any(arg.star for arg in node.args) or call_argument(node, position, "dim") is not None:
+            return
+        self.report(node, self.MESSAGE.format(name=cst.Module([]).code_for_node(node.func)))
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: a (T, N, C) input is normalised over time: frames do not sum to 1 over the classes", bad["class_sum_max_err"] > 0.1 and bad["time_sum_max_err"] < 1e-4),
+            ("good: every frame sums to 1 over the classes", good["class_sum_max_err"] < 1e-4 and good["time_sum_max_err"] > 0.1),
+            ("bad: PyTorch warned about the implicit dimension, good: it did not", bad["implicit_dim_warning"] and not good["implicit_dim_warning"]),
+        ]

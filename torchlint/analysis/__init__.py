@@ -193,6 +193,12 @@ class FileFacts:
         )
 
     @cached_property
+    def is_test_file(self) -> bool:
+        """A pytest file (``test_*.py``, ``*_test.py``, ``conftest.py``): code that exercises
+        models on purpose (calls ``forward`` to test it, computes dummy losses), not training code."""
+        return evaluation.is_test_file(self.path)
+
+    @cached_property
     def imports_torch(self) -> bool:
         return bool(self._imported_packages & torch_api.TORCH_PACKAGES) or self.uses_torch_name
 

@@ -54,7 +54,7 @@ class EvalScope:
 
 def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
     found = []
-    in_test_file = _is_test_file(facts.path)
+    in_test_file = facts.is_test_file
     # A no_grad block inside a single training step (sample images of a GAN, a DQN's target
     # network, a teacher's soft targets) belongs to training, not evaluation.
     training_steps = [loop.site.node for loop in facts.training_loops if facts.is_innermost_training_loop(loop)]
@@ -263,7 +263,7 @@ def _named_for_evaluation(name: str) -> bool:
     return bool(EVAL_FUNCTION_WORDS.intersection(name_words(name)))
 
 
-def _is_test_file(path: str) -> bool:
+def is_test_file(path: str) -> bool:
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 

@@ -214,8 +214,8 @@ ELEMENTWISE_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Po
 def is_unreduced_loss(facts: "FileFacts", value: Value, depth: int = 0) -> bool:
     """Is this value known to be a per-element loss, not a scalar: a loss computed with
     ``reduction="none"`` (a criterion built so, or a functional loss called so), or an
-    elementwise expression over one or over a model's output (``(model(x) - y) ** 2``) that no
-    reduction follows?"""
+    elementwise expression over one or over a torch.nn layer's output (``(linear(x) - y) ** 2``)
+    that no reduction follows?"""
     return _unreduced(facts, value, depth, model_outputs=False)
 
 
@@ -246,8 +246,10 @@ def _unreduced(facts: "FileFacts", value: Value, depth: int, model_outputs: bool
     layer = torch_api.torch_nn_class(built)
     if criterion is not None and layer is not None and layer.endswith("Loss"):
         return _reduction_is_none(criterion)
-    # a model's output is per element, but only arithmetic on it makes it a loss
-    return model_outputs and not (layer or "").endswith("Loss") and bool(is_module_instance(facts, Value(func, value.scope, value.index)))
+    # a layer's output is per element, but only arithmetic on it makes it a loss; a model of
+    # the project may return a reduced loss itself (a loss module, a wrapper), so only torch.nn
+    # layers built in view count
+    return model_outputs and criterion is not None and layer is not None and not layer.endswith("Loss")
 
 
 def _reduction_is_none(call: cst.Call) -> bool:

@@ -14,16 +14,40 @@ model silently stops working.
 
 ## Example
 ```python
-features = self.backbone.forward(x)
+import torch.nn as nn
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(16, 32), nn.ReLU())
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x):
+        features = self.backbone.forward(x)
+        return self.head(features)
 ```
 
 ## Use instead
 ```python
-features = self.backbone(x)
+import torch.nn as nn
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(16, 32), nn.ReLU())
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x):
+        features = self.backbone(x)
+        return self.head(features)
 ```
 
 ## Not flagged
 - `super().forward(x)`, `self.forward(x)` and `Base.forward(self, x)` (a class, not an instance).
+- Test files (`test_*.py`, `*_test.py`, `conftest.py`): a test calls `forward` on the module it
+  built to check its output, with no hooks to skip.
 - `.forward` on objects that are not known to be modules (a plain class with a `forward` method,
   a value whose origin cannot be seen).
 
@@ -47,7 +71,7 @@ class ForwardCalledDirectly(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value != "forward":
+        if not isinstance(func, cst.Attribute) or func.attr.value != "forward" or self.facts.is_test_file:
             return
         receiver = func.value
         if isinstance(receiver, cst.Name) and receiver.value == "self" or _is_super(receiver):

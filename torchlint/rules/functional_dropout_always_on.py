@@ -11,20 +11,40 @@ validation scores are noisy and pessimistic, and predictions differ from call to
 
 ## Example
 ```python
-def forward(self, x):
-    return self.fc(F.dropout(x, p=0.5))
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc(F.dropout(x, p=0.5))
 ```
 
 ## Use instead
 ```python
-def forward(self, x):
-    return self.fc(F.dropout(x, p=0.5, training=self.training))
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc(F.dropout(x, p=0.5, training=self.training))
 ```
 
 ## Not flagged
 - An explicit `training=` (keyword or third positional argument), including `training=True`
   for Monte Carlo dropout on purpose.
 - `p=0`, and calls with `*args`/`**kwargs` that may carry `training`.
+- Code that ties the dropout to the mode another way: under `if self.training:`, or with a rate
+  variable set to 0 on some path (`if not self.training: p = 0.0`).
 - Functional dropout outside an `nn.Module` (a plain function may be given the mode by its caller).
 - `F.alpha_dropout` and `F.feature_alpha_dropout`, whose `training` defaults to `False`.
 
@@ -55,8 +75,20 @@ class FunctionalDropoutAlwaysOn(Rule):
             return
         site = self.facts.call_site(node)
         owner = site.scope.enclosing_class if site is not None else None
-        if owner is not None and self.facts.is_module_class(owner):
+        if owner is not None and self.facts.is_module_class(owner) and not self._mode_handled(node, site):
             self.report(node, self.MESSAGE.format(name=cst.Module([]).code_for_node(node.func)))
+
+    def _mode_handled(self, node: cst.Call, site) -> bool:
+        """The mode reaches the dropout another way: the call runs only under a test of
+        ``training`` (``if self.training:``), or its ``p`` is set to 0 on some path
+        (``if not self.training: p = 0.0``)."""
+        code = cst.Module([]).code_for_node
+        if any(isinstance(block, cst.If) and "training" in code(block.test) for block in site.blocks):
+            return True
+        rate = call_argument(node, 1, "p")
+        if isinstance(rate, cst.Name):
+            return any(is_number(value, 0) for _, value in site.scope.bindings.get(rate.value, []) if value is not None)
+        return False
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -13,12 +13,36 @@ stay behind. The forward pass still runs, on randomly initialised weights.
 
 ## Example
 ```python
-self.hidden = [nn.Linear(64, 64) for _ in range(depth)]
+import torch.nn as nn
+
+
+class MLP(nn.Module):
+    def __init__(self, depth=3):
+        super().__init__()
+        self.hidden = [nn.Linear(64, 64) for _ in range(depth)]
+        self.head = nn.Linear(64, 2)
+
+    def forward(self, x):
+        for layer in self.hidden:
+            x = layer(x).relu()
+        return self.head(x)
 ```
 
 ## Use instead
 ```python
-self.hidden = nn.ModuleList([nn.Linear(64, 64) for _ in range(depth)])
+import torch.nn as nn
+
+
+class MLP(nn.Module):
+    def __init__(self, depth=3):
+        super().__init__()
+        self.hidden = nn.ModuleList([nn.Linear(64, 64) for _ in range(depth)])
+        self.head = nn.Linear(64, 2)
+
+    def forward(self, x):
+        for layer in self.hidden:
+            x = layer(x).relu()
+        return self.head(x)
 ```
 
 ## Not flagged

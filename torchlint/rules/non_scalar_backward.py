@@ -3,8 +3,8 @@
 ## What it does
 Flags `loss.backward()` with no `gradient` argument when `loss` is known to be per-element: a
 loss computed with `reduction="none"` (a criterion built so, possibly as `self.criterion`, or
-a functional loss called so) or an elementwise expression over one or over a model's output
-(`(model(x) - y) ** 2`), with no `.mean()` or `.sum()` in between.
+a functional loss called so) or an elementwise expression over one or over the output of a
+torch.nn layer built in view (`(linear(x) - y) ** 2`), with no `.mean()` or `.sum()` in between.
 
 ## Why is this bad?
 `backward()` can create the starting gradient only for a scalar. On a per-element loss it
@@ -13,22 +13,36 @@ long data-loading and warm-up phase, or only on the code path that a flag enable
 
 ## Example
 ```python
-criterion = nn.MSELoss(reduction="none")
-loss = criterion(model(x), y)
-loss.backward()
+import torch.nn as nn
+
+
+def train_step(model, optimizer, x, y):
+    criterion = nn.MSELoss(reduction="none")
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
 ```
 
 ## Use instead
 ```python
-loss = criterion(model(x), y).mean()  # or weight the elements, then reduce
-loss.backward()
+import torch.nn as nn
+
+
+def train_step(model, optimizer, x, y):
+    criterion = nn.MSELoss(reduction="none")
+    optimizer.zero_grad()
+    loss = criterion(model(x), y).mean()  # or weight the elements, then reduce
+    loss.backward()
+    optimizer.step()
 ```
 
 ## Not flagged
 - A reduction before `backward()` (`loss.mean().backward()`, `loss = loss.mean()`,
   `(loss * weights).sum()`), and `backward(gradient=...)` (positional or keyword).
 - A reduction that cannot be seen (`reduction=reduction` from a parameter) or that only some
-  branches apply.
+  branches apply, and arithmetic on the output of a model or loss class of the project, which
+  may reduce inside its `forward`.
 - `torch.autograd.backward(...)` and `torch.autograd.grad(...)`, which take their gradients
   explicitly.
 

@@ -13,13 +13,52 @@ just worse.
 
 ## Example
 ```python
-self.blocks = nn.ModuleList([Block(dim)] * depth)
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(x).relu()
+
+
+class Net(nn.Module):
+    def __init__(self, dim=32, depth=4):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(dim)] * depth)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
 ```
 
 ## Use instead
 ```python
-self.blocks = nn.ModuleList([Block(dim) for _ in range(depth)])
-# or [copy.deepcopy(block) for _ in range(depth)]
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.fc(x).relu()
+
+
+class Net(nn.Module):
+    def __init__(self, dim=32, depth=4):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(dim) for _ in range(depth)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
 ```
 
 ## Not flagged

@@ -14,14 +14,23 @@ the logit is 0. The examples the model gets most wrong stop teaching it anything
 
 ## Example
 ```python
-probs = torch.sigmoid(model(x))
-loss = nn.BCELoss()(probs, y)
+import torch
+import torch.nn as nn
+
+
+def loss_of(model, x, y):
+    probs = torch.sigmoid(model(x))
+    return nn.BCELoss()(probs, y)
 ```
 
 ## Use instead
 ```python
-loss = nn.BCEWithLogitsLoss()(model(x), y)
-probs = torch.sigmoid(model(x))  # only where probabilities are needed
+import torch
+import torch.nn as nn
+
+
+def loss_of(model, x, y):
+    return nn.BCEWithLogitsLoss()(model(x), y)
 ```
 
 ## Not flagged

@@ -14,14 +14,24 @@ gradients shrink, and the model trains towards the wrong optimum without any err
 
 ## Example
 ```python
-probs = torch.sigmoid(model(x))
-loss = nn.BCEWithLogitsLoss()(probs, y)
+import torch
+import torch.nn as nn
+
+
+def loss_of(model, x, y):
+    probs = torch.sigmoid(model(x))
+    return nn.BCEWithLogitsLoss()(probs, y)
 ```
 
 ## Use instead
 ```python
-logits = model(x)
-loss = nn.BCEWithLogitsLoss()(logits, y)
+import torch
+import torch.nn as nn
+
+
+def loss_of(model, x, y):
+    logits = model(x)
+    return nn.BCEWithLogitsLoss()(logits, y)
 ```
 
 ## Not flagged

@@ -14,16 +14,24 @@ the shape changes. (`torch.softmax(x)` without `dim` fails outright.)
 
 ## Example
 ```python
-probs = F.softmax(logits)
+import torch.nn.functional as F
+
+
+def probabilities(logits):
+    return F.softmax(logits)
 ```
 
 ## Use instead
 ```python
-probs = F.softmax(logits, dim=-1)
+import torch.nn.functional as F
+
+
+def probabilities(logits):
+    return F.softmax(logits, dim=-1)
 ```
 
 ## Not flagged
-- Any explicit `dim`, including `dim=None` written out, and the tensor methods
+- Any explicit `dim` (or NumPy's `axis=`, which `torch.softmax` accepts), including `dim=None` written out, and the tensor methods
   (`x.softmax(-1)`), which require one.
 - Calls with `*args` or `**kwargs`, which may carry it.
 
@@ -55,7 +63,8 @@ class SoftmaxWithoutDim(Rule):
             position = SOFTMAX_DIM_MODULES[torch_nn_class(qualified)]
         else:
             return
-        if any(arg.star for arg in node.args) or call_argument(node, position, "dim") is not None:
+        # ``axis=`` is the NumPy spelling that torch.softmax accepts too
+        if any(arg.star for arg in node.args) or call_argument(node, position, "dim") is not None or call_argument(node, 99, "axis") is not None:
             return
         self.report(node, self.MESSAGE.format(name=cst.Module([]).code_for_node(node.func)))
 

@@ -14,6 +14,10 @@ model loses it; and `DataParallel` replicas do not get it.
 
 ## Example
 ```python
+import torch
+import torch.nn as nn
+
+
 class Normalise(nn.Module):
     def __init__(self):
         super().__init__()
@@ -25,6 +29,10 @@ class Normalise(nn.Module):
 
 ## Use instead
 ```python
+import torch
+import torch.nn as nn
+
+
 class Normalise(nn.Module):
     def __init__(self):
         super().__init__()
@@ -36,9 +44,11 @@ class Normalise(nn.Module):
 
 ## Not flagged
 - `register_buffer(...)` (with any `persistent=`), `nn.Parameter(...)`, and an attribute the
-  class later wraps in `nn.Parameter` or assigns anything but a fresh tensor to (a cache
-  rebuilt per call).
-- Plain Python numbers and lists; tensors that `forward` never reads.
+  class later wraps in `nn.Parameter`, assigns anything but a fresh tensor to, or reassigns in
+  another method (a cache or an accumulator rebuilt at run time).
+- Plain Python numbers and lists; tensors that `forward` never reads; index and mask tensors
+  of an explicit integer or bool dtype (`dtype=torch.bool`, `torch.LongTensor`), which
+  `.double()` leaves alone and which are rarely state worth saving.
 - A tensor that `forward` moves itself on every read (`self.mean.to(x.device)`, `.type_as(x)`).
 - Classes that are not `nn.Module`s.
 
@@ -52,6 +62,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.facts import call_argument
 from torchlint.analysis.torch_api import PARAMETER_CONSTRUCTORS, TENSOR_FACTORIES
 from torchlint.rule import Rule
 
@@ -59,6 +70,8 @@ from torchlint.rule import Rule
 NOT_TENSOR_FUNCTIONS = ("torch.nn.", "torch.device", "torch.dtype", "torch.Size", "torch.Generator", "torch.cuda.",
                         "torch.distributed.", "torch.optim.", "torch.utils.", "torch.jit.", "torch.autograd.", "torch.backends.")
 MOVING_METHODS = frozenset({"to", "type_as", "cuda", "cpu"})
+INTEGER_DTYPES = frozenset(f"torch.{name}" for name in ("bool", "int", "long", "int8", "int16", "int32", "int64", "uint8", "short"))
+INTEGER_TENSOR_CONSTRUCTORS = frozenset({"torch.LongTensor", "torch.BoolTensor", "torch.IntTensor", "torch.ByteTensor"})
 
 
 class TensorAttributeNotRegistered(Rule):
@@ -77,8 +90,8 @@ class TensorAttributeNotRegistered(Rule):
             for attr, bindings in info.self_bindings.items():
                 if attr in registered:
                     continue  # assigning to a registered buffer's name updates the buffer
-                if not all(self._is_fresh_tensor(value) for _, value, _ in bindings):
-                    continue  # wrapped in nn.Parameter later, or a cache rebuilt elsewhere
+                if not all(self._is_fresh_tensor(value) and scope is init for _, value, scope in bindings):
+                    continue  # wrapped in nn.Parameter later, or state rebuilt by another method
                 in_init = [value for _, value, scope in bindings if scope is init]
                 if in_init and self._read_unmoved(attr, reached):
                     self.report(in_init[0], self.MESSAGE.format(attr=attr))
@@ -90,6 +103,9 @@ class TensorAttributeNotRegistered(Rule):
         if not isinstance(value, cst.Call):
             return False
         qualified = self.facts.qualified_name(value.func) or ""
+        dtype = call_argument(value, 99, "dtype")
+        if qualified in INTEGER_TENSOR_CONSTRUCTORS or (dtype is not None and self.facts.qualified_name(dtype) in INTEGER_DTYPES):
+            return False  # indices and masks: .double() leaves them alone and they are rarely state
         if qualified in TENSOR_FACTORIES:
             return True
         if not qualified.startswith("torch.") or qualified.startswith(NOT_TENSOR_FUNCTIONS) or qualified in PARAMETER_CONSTRUCTORS:

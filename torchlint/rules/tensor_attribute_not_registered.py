@@ -48,8 +48,10 @@ class Normalise(nn.Module):
   another method (a cache or an accumulator rebuilt at run time).
 - Plain Python numbers and lists; tensors that `forward` never reads; index and mask tensors
   of an explicit integer or bool dtype (`dtype=torch.bool`, `torch.LongTensor`), which
-  `.double()` leaves alone and which are rarely state worth saving.
-- A tensor that `forward` moves itself on every read (`self.mean.to(x.device)`, `.type_as(x)`).
+  `.double()` leaves alone and which are rarely state worth saving; a 0-dim constant
+  (`torch.tensor(0.0625)`), which works with tensors on any device and never changes their dtype.
+- A tensor that `forward` moves itself on every read (`self.mean.to(x.device)`, `.type_as(x)`),
+  or hands to a function of the project (`helper(x, self.ids)`), which may move it.
 - Classes that are not `nn.Module`s.
 
 ## Runtime evidence
@@ -106,6 +108,8 @@ class TensorAttributeNotRegistered(Rule):
         dtype = call_argument(value, 99, "dtype")
         if qualified in INTEGER_TENSOR_CONSTRUCTORS or (dtype is not None and self.facts.qualified_name(dtype) in INTEGER_DTYPES):
             return False  # indices and masks: .double() leaves them alone and they are rarely state
+        if qualified == "torch.tensor" and value.args and _is_number_literal(value.args[0].value):
+            return False  # a 0-dim constant: it mixes with tensors on any device and never promotes their dtype
         if qualified in TENSOR_FACTORIES:
             return True
         if not qualified.startswith("torch.") or qualified.startswith(NOT_TENSOR_FUNCTIONS) or qualified in PARAMETER_CONSTRUCTORS:
@@ -124,15 +128,19 @@ class TensorAttributeNotRegistered(Rule):
         return names
 
     def _read_unmoved(self, attr: str, reached) -> bool:
+        """Read by ``forward`` and never moved there: neither ``self.x.to(...)`` nor handed to a
+        function of the project, which may move it itself (``helper(x, self.x)``)."""
         if not any(attr in scope.self_attributes for scope in reached):
             return False
-        moved = any(
-            isinstance(func := site.node.func, cst.Attribute) and func.attr.value in MOVING_METHODS
-            and isinstance(func.value, cst.Attribute) and func.value.attr.value == attr
-            and isinstance(func.value.value, cst.Name) and func.value.value.value == "self"
-            for scope in reached for site in self.facts.calls_within(scope)
-        )
-        return not moved
+        for scope in reached:
+            for site in self.facts.calls_within(scope):
+                func = site.node.func
+                if isinstance(func, cst.Attribute) and func.attr.value in MOVING_METHODS and _is_self_attribute(func.value, attr):
+                    return False
+                passed = any(_is_self_attribute(arg.value, attr) for arg in site.node.args)
+                if passed and not (self.facts.qualified_name(func) or "").startswith("torch."):
+                    return False
+        return True
 
     @classmethod
     def runtime_claim(cls, bad, good):
@@ -144,3 +152,13 @@ class TensorAttributeNotRegistered(Rule):
             ("good: the reloaded model predicts the same", good["reload_output_max_diff"] < 1e-6),
             ("good: .to(torch.float64) converts the buffers too", good["weight_is_float64_after_to"] and good["mean_is_float64_after_to"] and good["std_is_float64_after_to"]),
         ]
+
+
+def _is_self_attribute(expr: cst.BaseExpression, attr: str) -> bool:
+    return isinstance(expr, cst.Attribute) and expr.attr.value == attr and isinstance(expr.value, cst.Name) and expr.value.value == "self"
+
+
+def _is_number_literal(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.UnaryOperation):
+        expr = expr.expression
+    return isinstance(expr, (cst.Integer, cst.Float))

@@ -68,7 +68,7 @@ def test_fixture_defines_observe_and_has_no_side_effects(rule: type[Rule], varia
 
 
 def test_fixtures_are_torch_only_and_seeded() -> None:
-    allowed = {"torch", "numpy", "math", "copy", "random", "typing", "__future__", "collections", "dataclasses", "functools", "itertools", "warnings"}
+    allowed = {"torch", "numpy", "math", "copy", "random", "typing", "__future__", "collections", "dataclasses", "functools", "itertools", "warnings", "weakref"}
     for rule in ALL_RULES:
         for variant in ("bad", "good"):
             path = FIXTURES / rule.module_name() / f"{variant}.py"

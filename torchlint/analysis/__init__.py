@@ -12,7 +12,7 @@ from typing import Iterable, Optional
 
 import libcst as cst
 
-from torchlint.analysis import arguments, evaluation, events, flows, modules, torch_api
+from torchlint.analysis import arguments, evaluation, events, flows, modules, order, torch_api
 from torchlint.analysis.events import Event
 from torchlint.analysis.evaluation import EvalScope
 from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
@@ -277,6 +277,23 @@ class FileFacts:
     def is_innermost_training_loop(self, loop: events.TrainingLoop) -> bool:
         """No other training loop runs inside it: its body is one training step."""
         return not any(other is not loop and loop.site.node in other.site.blocks for other in self.training_loops)
+
+    def grad_disabled_at(self, site: CallSite) -> bool:
+        """Does this call run under ``no_grad``/``inference_mode`` (a block or a decorator of its function)?"""
+        return events._grad_disabled_at(self, site)
+
+    def runs_whenever(self, event: Event, other: Event) -> bool:
+        """Does ``event`` run on every iteration on which ``other`` runs (see ``order``)?"""
+        return order.runs_whenever(self, event, other)
+
+    def in_exclusive_branches(self, event: Event, other: Event) -> bool:
+        """Are the two events in opposite branches of one ``if``, never in one iteration?"""
+        return order.in_exclusive_branches(self, event, other)
+
+    def constructor_of(self, expr: cst.BaseExpression, scope: Scope, index: int) -> tuple[Optional[str], Optional[cst.Call]]:
+        """(qualified name, call) of the constructor call ``expr`` holds (``StepLR(opt, 30)``
+        for ``scheduler``), followed through names, ``self.x`` and factories; (None, None)."""
+        return flows.constructor(self, Value(expr, scope, index))
 
     def branch_of(self, if_node: cst.If, index: int) -> Optional[str]:
         """"body" or "orelse": which branch of an ``if`` the code at ``index`` is in."""

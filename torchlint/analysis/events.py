@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
 
 BACKWARD, STEP, ZERO_GRAD, EVAL, TRAIN = "backward", "step", "zero_grad", "eval", "train"
+# ``scheduler.step()`` of a learning-rate scheduler; ``clip_grad_norm_(...)`` and its kin.
+SCHEDULER_STEP, CLIP = "scheduler_step", "clip"
 # ``p.grad = g``: gradients overwritten, neither accumulated by backward() nor cleared.
 GRAD_WRITE = "grad_write"
 # A call of a function imported from a file we cannot see, handed the model or the optimizer:
@@ -83,6 +85,8 @@ def call_events(facts: "FileFacts", site: CallSite) -> list[Event]:
         if attr in ("add_", "sub_") and receiver and any(reads_grad(arg.value) for arg in call.args):
             return event(STEP, receiver.removesuffix(".data"))  # ``p.data.add_(p.grad, alpha=-lr)``
         if attr == "step":
+            if is_scheduler(facts, func.value, site):
+                return event(SCHEDULER_STEP, receiver)
             if is_grad_scaler(facts, func.value, site):
                 stepped = call_argument(call, 0, "optimizer")
                 return event(STEP, dotted_name(stepped) if stepped is not None else None)
@@ -102,8 +106,11 @@ def call_events(facts: "FileFacts", site: CallSite) -> list[Event]:
             if is_constant(mode, "False"):
                 return event(EVAL, receiver)
             return []
-    if facts.qualified_name(func) == "torch.autograd.backward":
+    qualified = facts.qualified_name(func)
+    if qualified == "torch.autograd.backward":
         return event(BACKWARD, None)
+    if qualified in torch_api.GRAD_CLIPPING:
+        return event(CLIP, None)
     return expand(facts, func, site)
 
 
@@ -183,6 +190,12 @@ def is_grad_scaler(facts: "FileFacts", receiver: cst.BaseExpression, site: CallS
         return built in torch_api.GRAD_SCALERS
     name = dotted_name(receiver)
     return bool(name) and "scaler" in name.rsplit(".", 1)[-1].lower()
+
+
+def is_scheduler(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSite) -> bool:
+    """A learning-rate scheduler built in view (``StepLR(optimizer, 30)``, ``get_linear_schedule_with_warmup``)."""
+    built, _ = constructor(facts, Value(receiver, site.scope, site.index))
+    return torch_api.is_scheduler_class(built)
 
 
 def is_optimizer(facts: "FileFacts", receiver: cst.BaseExpression, site: CallSite) -> bool:

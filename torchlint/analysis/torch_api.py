@@ -117,6 +117,11 @@ FRAMEWORK_DRIVEN_BASES = frozenset({
 OPTIMIZER_PREFIXES = ("torch.optim.", "transformers.AdamW", "transformers.Adafactor", "bitsandbytes.optim.",
                       "apex.optimizers.", "timm.optim.", "torch_optimizer.")
 NOT_OPTIMIZER_PREFIXES = ("torch.optim.lr_scheduler.", "torch.optim.swa_utils.")
+SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transformers.optimization.get_", "timm.scheduler.")
+# Schedulers whose period is counted in epochs: stepping them per batch decays too fast.
+EPOCH_SCHEDULERS = {"StepLR": ("step_size", 1), "MultiStepLR": ("milestones", 1), "CosineAnnealingLR": ("T_max", 1), "ExponentialLR": ("gamma", 1)}
+PLATEAU_SCHEDULERS = frozenset({"ReduceLROnPlateau"})
+GRAD_CLIPPING = frozenset(f"torch.nn.utils{module}.{name}" for module in ("", ".clip_grad") for name in ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm"))
 GRAD_SCALERS = frozenset({"torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cpu.amp.GradScaler"})
 
 
@@ -126,6 +131,11 @@ def torch_nn_class(qualified_name: Optional[str]) -> Optional[str]:
         return None
     last = qualified_name.rsplit(".", 1)[1]
     return last if last[:1].isupper() else None
+
+
+def is_scheduler_class(qualified_name: Optional[str]) -> bool:
+    return bool(qualified_name) and qualified_name.startswith(SCHEDULER_PREFIXES) and (
+        not qualified_name.startswith(("transformers.get_", "transformers.optimization.get_")) or "schedule" in qualified_name)
 
 
 def is_optimizer_class(qualified_name: Optional[str]) -> bool:

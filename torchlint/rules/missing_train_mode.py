@@ -60,6 +60,7 @@ import libcst as cst
 
 from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, UNKNOWN
 from torchlint.analysis.names import name_words, named_like_model
+from torchlint.analysis.order import first_of, following
 from torchlint.rule import Rule
 
 
@@ -81,10 +82,8 @@ class MissingTrainMode(Rule):
             for position, event in enumerate(events):
                 if event.kind != EVAL or not self._may_be_the_trained_model(event.receiver, trained):
                     continue
-                # what comes next: the rest of this iteration, then the next one from the top
-                following = events[position + 1:] + events[:position]
                 # a helper we cannot see (UNKNOWN) may switch back to train mode: silence
-                next_relevant = next((later for later in following if later.kind in (TRAIN, BACKWARD, STEP, EVAL, UNKNOWN)), None)
+                next_relevant = first_of(following(events, position), (TRAIN, BACKWARD, STEP, EVAL, UNKNOWN))
                 if next_relevant is None or next_relevant.kind not in (BACKWARD, STEP) or self._chosen_per_iteration(event, events):
                     continue
                 if self._trains_in_eval_mode_on_purpose(loop, event, events[:position]) or self._mode_changes_nothing(event):
@@ -123,16 +122,7 @@ class MissingTrainMode(Rule):
     def _chosen_per_iteration(self, switch, events) -> bool:
         """``if phase == "train": model.train() else: model.eval()``: one branch of an ``if``
         switches to eval and the other back to train, so every iteration chooses afresh."""
-        site = self.facts.call_site(switch.anchor)
-        if site is None:
-            return False
-        for block in reversed(site.blocks):
-            if not isinstance(block, cst.If):
-                continue
-            branch = self.facts.branch_of(block, site.index)
-            if any(other.kind == TRAIN and self.facts.branch_of(block, other.index) not in (None, branch) for other in events):
-                return True
-        return False
+        return any(other.kind == TRAIN and self.facts.in_exclusive_branches(switch, other) for other in events)
 
     @classmethod
     def runtime_claim(cls, bad, good):

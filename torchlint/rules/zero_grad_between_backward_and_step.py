@@ -88,24 +88,11 @@ class ZeroGradBetweenBackwardAndStep(Rule):
                     break
                 # ``p.grad = None`` (no receiver) clears some parameters, not the optimizer:
                 # freezing a layer for a while is not this bug
-                if event.kind == ZERO_GRAD and event.receiver and event.node is event.anchor and self._on_the_path_to(event, step) and (
+                if event.kind == ZERO_GRAD and event.receiver and event.node is event.anchor and self.facts.runs_whenever(event, step) and (
                     event.receiver in (step.receiver, model)
                     or (clears_model_of_the_only_optimizer and not named_like_optimizer(event.receiver))
                 ):
                     clearings.append(event)
-
-    def _on_the_path_to(self, clearing, step) -> bool:
-        """The clearing runs whenever the step does: not inside an ``if`` or ``except`` that the
-        step is outside of (``if not torch.isfinite(loss): optimizer.zero_grad(); continue``)."""
-        clearing_site = self.facts.call_site(clearing.node)
-        step_site = self.facts.call_site(step.anchor)
-        if clearing_site is None or step_site is None:
-            return False
-        return all(
-            block in step_site.blocks
-            for block in clearing_site.blocks
-            if isinstance(block, (cst.If, cst.Try))
-        )
 
     @classmethod
     def runtime_claim(cls, bad, good):

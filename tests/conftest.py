@@ -57,9 +57,9 @@ def save(root: Path, relative: str, document) -> Path:
 
 @pytest.fixture
 def run_torchlint(tmp_path):
-    """``run_torchlint(*args, cwd=tmp_path, timeout=60)``: ``python -m torchlint ARGS`` in a subprocess."""
+    """``run_torchlint(*args, cwd=tmp_path, timeout=600)``: ``python -m torchlint ARGS`` in a subprocess."""
 
-    def run(*args: str, cwd: Path | None = None, timeout: float = 60, program: list[str] | None = None):
+    def run(*args: str, cwd: Path | None = None, timeout: float = 600, program: list[str] | None = None):
         command = (program or [sys.executable, "-m", "torchlint"]) + list(args)
         return subprocess.run(command, cwd=cwd or tmp_path, capture_output=True, text=True, timeout=timeout)
 

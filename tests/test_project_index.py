@@ -76,7 +76,7 @@ EVALUATE = """
 def lint(tmp_path: Path, *paths: str) -> set[tuple[str, int, str]]:
     result = subprocess.run(
         [sys.executable, "-m", "torchlint", "--isolated", "--format", "json", *paths],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode in (0, 1), result.stderr
     return {(finding["path"], finding["line"], finding["code"]) for finding in json.loads(result.stdout)}
@@ -261,7 +261,7 @@ def test_worker_processes_see_the_other_files_too(tmp_path) -> None:
         write(tmp_path, f"filler_{number}.py", "import torch\n")
     result = subprocess.run(
         [sys.executable, "-m", "torchlint", "--isolated", "--format", "json", "--jobs", "2", "."],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     found = {(finding["path"], finding["line"], finding["code"]) for finding in json.loads(result.stdout)}
     assert found == lint(tmp_path, "--jobs", "1", ".")

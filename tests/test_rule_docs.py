@@ -100,7 +100,7 @@ def test_use_instead_is_not_flagged(rule):
 def test_rule_subcommand_prints_the_documentation():
     rule = registry.rule_by_code_or_name("TL201")
     for arguments in (["rule", "TL201"], ["rule", rule.NAME], ["--explain", "TL201"], ["rule", "tl201"]):
-        result = subprocess.run([sys.executable, "-m", "torchlint", *arguments], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([sys.executable, "-m", "torchlint", *arguments], capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"{rule.CODE} {rule.NAME}\n")
         assert rule.documentation() in result.stdout
@@ -108,6 +108,6 @@ def test_rule_subcommand_prints_the_documentation():
 
 def test_unknown_rule_is_a_usage_error():
     for arguments in (["rule", "TL999"], ["--explain", "no-such-rule"]):
-        result = subprocess.run([sys.executable, "-m", "torchlint", *arguments], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([sys.executable, "-m", "torchlint", *arguments], capture_output=True, text=True, timeout=600)
         assert result.returncode == 2
         assert "unknown rule" in result.stderr and "Traceback" not in result.stderr

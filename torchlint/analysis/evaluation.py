@@ -63,7 +63,8 @@ def eval_scopes(facts: "FileFacts") -> list[EvalScope]:
             continue
         in_single_step = _is_single_training_step(facts, scope)
         if isinstance(scope.node, cst.FunctionDef) and (
-            grad_disabled_by_decorator(facts, scope) or (_named_for_evaluation(scope.name) and not _trains(facts, scope))
+            grad_disabled_by_decorator(facts, scope)
+            or (_named_for_evaluation(scope.name) and not _trains(facts, scope) and not _called_as_part_of_training(facts, scope))
         ):
             found.append(EvalScope("function", scope.node, scope, scope.start, scope.end))
         for site in scope.withs:
@@ -261,6 +262,19 @@ def _trains(facts: "FileFacts", scope: Scope) -> bool:
 
 def _named_for_evaluation(name: str) -> bool:
     return bool(EVAL_FUNCTION_WORDS.intersection(name_words(name)))
+
+
+def _called_as_part_of_training(facts: "FileFacts", scope: Scope) -> bool:
+    """A function named like evaluation that a module's own method calls (a shape probe in
+    ``__init__``), or whose caller backpropagates afterwards (images generated inside a
+    training step), is part of building or training the model, not evaluation."""
+    for site in facts.calls_by_target.get(scope, []):
+        owner = site.scope.enclosing_class
+        if owner is not None and facts.is_module_class(owner):
+            return True
+        if any(event.kind == BACKWARD and event.index > site.index for event in facts.events_of(site.scope)):
+            return True
+    return False
 
 
 def is_test_file(path: str) -> bool:

@@ -19,7 +19,7 @@ import libcst as cst
 
 from torchlint.analysis.names import ImportTable, dotted_name, last_name
 
-Block = Union[cst.For, cst.While, cst.With, cst.If, cst.Try]
+Block = Union[cst.For, cst.While, cst.With, cst.If, cst.Try, cst.ExceptHandler]
 
 
 @dataclass(eq=False)
@@ -339,6 +339,12 @@ class FileWalk:
             self._walk_children(node)
         self._blocks.pop()
 
+    def _on_except_handler(self, node: cst.ExceptHandler) -> None:
+        # an ``except`` clause runs only when its ``try`` failed: code in it is conditional
+        self._blocks.append(node)
+        self._walk_children(node)
+        self._blocks.pop()
+
     def _on_expression_statement(self, node: cst.Expr) -> None:
         self._discarded_values.add(node.value)
         self._walk_children(node)
@@ -458,6 +464,7 @@ _HANDLERS = {
     cst.With: FileWalk._on_block,
     cst.If: FileWalk._on_if_or_try,
     cst.Try: FileWalk._on_if_or_try,
+    cst.ExceptHandler: FileWalk._on_except_handler,
     cst.Expr: FileWalk._on_expression_statement,
     cst.Assign: FileWalk._on_assign,
     cst.AnnAssign: FileWalk._on_ann_assign,

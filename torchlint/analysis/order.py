@@ -35,10 +35,10 @@ def first_of(events: Iterable[Event], kinds: Iterable[str]) -> Optional[Event]:
 
 
 def conditional_blocks(facts: "FileFacts", event: Event) -> tuple[cst.CSTNode, ...]:
-    """The ``if`` and ``try`` blocks around an event's anchor: it runs only when they let it."""
+    """The ``if``, ``try`` and ``except`` blocks around an event's anchor: it runs only when they let it."""
     site = facts.call_site(event.anchor)
     blocks = site.blocks if site is not None else ()
-    return tuple(block for block in blocks if isinstance(block, (cst.If, cst.Try)))
+    return tuple(block for block in blocks if isinstance(block, (cst.If, cst.Try, cst.ExceptHandler)))
 
 
 def runs_whenever(facts: "FileFacts", event: Event, other: Event) -> bool:

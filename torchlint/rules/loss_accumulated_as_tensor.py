@@ -6,9 +6,9 @@ that loop calls `backward()` on, the accumulator is bound before the loop, and n
 the loss into a number first (`.item()`, `.detach()`, `float()`).
 
 ## Why is this bad?
-The accumulated tensor keeps a reference to every iteration's autograd graph, with all the
-activations it saved for backward: memory grows with every batch until the epoch ends or the
-GPU runs out, and each `total += loss` adds to one ever longer graph. The numbers logged are
+The accumulated tensor keeps a reference to every iteration's autograd graph (its nodes, and
+the activations they saved when nothing freed them): memory grows with every batch until the
+accumulator goes or the GPU runs out, and each `total += loss` adds to one ever longer graph. The numbers logged are
 right, so nothing looks wrong until the out-of-memory error.
 
 ## Example
@@ -43,6 +43,8 @@ def train(model, loader, optimizer, loss_fn):
 - An accumulator that is backpropagated itself (`total.backward()`,
   `torch.stack(losses).mean().backward()`): keeping the graph is the point.
 - Accumulation in loops that do not call `backward()` on that loss (evaluation under `no_grad`).
+- An accumulator reset inside the loop (`running_loss = 0` after each logged step): it holds
+  one window's graphs, not the whole run's.
 
 ## Runtime evidence
 After N iterations, the autograd graph reachable from the bad program's accumulator holds a
@@ -63,7 +65,7 @@ NUMBER_BUILTINS = frozenset({"float", "int"})
 class LossAccumulatedAsTensor(Rule):
     CODE = "TL304"
     NAME = "loss-accumulated-as-tensor"
-    MESSAGE = "`{loss}` still carries its autograd graph: accumulating it in `{total}` keeps every iteration's graph alive and memory grows; accumulate `{loss}.item()`"
+    MESSAGE = "`{loss}` still carries its autograd graph: accumulating it in `{total}` chains every iteration's graph onto it and memory grows; accumulate `{loss}.item()`"
     TRIGGER_WORDS = ("backward",)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
@@ -91,9 +93,15 @@ class LossAccumulatedAsTensor(Rule):
                 return  # the accumulator is backpropagated: its graph is wanted
             if self._detached(value, scope, index):
                 return
-            if self._bound_before(scope, total, loop.site.index):  # it lives across this loop's iterations
+            if self._bound_before(scope, total, loop.site.index) and not self._reset_within(scope, total, loop):
                 self.report(node, self.MESSAGE.format(loss=value.value, total=total))
                 return
+
+    @staticmethod
+    def _reset_within(scope, name: str, loop) -> bool:
+        """``running_loss = 0`` in the loop (after each logged step): the graphs it holds are
+        bounded by one window, not by the run."""
+        return any(loop.site.index <= bound_at <= loop.site.end and value is not None for bound_at, value in scope.bindings.get(name, []))
 
     @staticmethod
     def _bound_before(scope, name: str, index: int) -> bool:

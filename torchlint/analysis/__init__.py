@@ -193,6 +193,11 @@ class FileFacts:
         )
 
     @cached_property
+    def torch_requirement(self) -> Optional[tuple[int, int]]:
+        """The lowest torch (major, minor) the file's project declares it needs; None if none."""
+        return self.project.torch_requirement(self.path) if self.project is not None else None
+
+    @cached_property
     def is_test_file(self) -> bool:
         """A pytest file (``test_*.py``, ``*_test.py``, ``conftest.py``): code that exercises
         models on purpose (calls ``forward`` to test it, computes dummy losses), not training code."""

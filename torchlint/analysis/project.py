@@ -69,6 +69,7 @@ class ProjectIndex:
         self._roots: dict[str, str] = {}
         self._module_files: dict[tuple[str, str], Optional[str]] = {}
         self._texts_by_root: dict[str, dict[str, str]] = {}  # for finding callers
+        self._torch_requirements: dict[str, Optional[tuple[int, int]]] = {}
 
     def __getstate__(self) -> dict:
         return {}  # caches are rebuilt in each process
@@ -149,6 +150,15 @@ class ProjectIndex:
         self._facts.move_to_end(path)
         if len(self._facts) > MAX_KEPT_FILES:
             self._facts.popitem(last=False)
+
+    def torch_requirement(self, path: str) -> Optional[tuple[int, int]]:
+        """The lowest torch version (major, minor) the project of ``path`` declares it needs, read
+        from its metadata (pyproject.toml, setup.cfg, setup.py, requirements*.txt); None when it
+        declares no lower bound."""
+        root = self.root_of(path)
+        if root not in self._torch_requirements:
+            self._torch_requirements[root] = _declared_torch_floor(root)
+        return self._torch_requirements[root]
 
     def root_of(self, path: str) -> str:
         """The project root of a file: the nearest folder at or above it with a project marker,
@@ -269,3 +279,19 @@ def _project_files(root: str) -> Iterator[str]:
                 if count > MAX_SEARCHED_FILES:
                     return
                 yield os.path.abspath(os.path.join(folder, name))
+
+
+_TORCH_FLOOR = re.compile(r"""(?:^|[\s"',\[])torch\s*(?:\[[^\]]*\])?\s*(?:>=|~=|==|>)\s*(\d+)\.(\d+)""", re.MULTILINE)
+METADATA_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "requirements.txt", "requirements-base.txt", "requirements/base.txt", "requirements/main.txt")
+
+
+def _declared_torch_floor(root: str) -> Optional[tuple[int, int]]:
+    floors = []
+    for name in METADATA_FILES:
+        try:
+            with open(os.path.join(root, name), encoding="utf-8", errors="replace") as handle:
+                text = handle.read(200_000)
+        except OSError:
+            continue
+        floors.extend((int(major), int(minor)) for major, minor in _TORCH_FLOOR.findall(text))
+    return min(floors) if floors else None

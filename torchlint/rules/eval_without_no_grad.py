@@ -28,7 +28,7 @@ def evaluate(model, loader):
 
 def main(loader):
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    model.load_state_dict(torch.load("model.pt"))
+    model.load_state_dict(torch.load("model.pt", weights_only=True))
     print(evaluate(model, loader))
 ```
 
@@ -48,7 +48,7 @@ def evaluate(model, loader):
 
 def main(loader):
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    model.load_state_dict(torch.load("model.pt"))
+    model.load_state_dict(torch.load("model.pt", weights_only=True))
     print(evaluate(model, loader))
 ```
 

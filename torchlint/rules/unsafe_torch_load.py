@@ -1,0 +1,70 @@
+"""`torch.load` that may unpickle code: `weights_only=False`, or unset where torch < 2.6 is allowed.
+
+## What it does
+Flags `torch.load(...)` with `weights_only=False`, and `torch.load(...)` without `weights_only`
+in a project whose declared torch requirement (in `pyproject.toml`, `setup.cfg`, `setup.py` or
+`requirements*.txt`) still allows a torch older than 2.6, or that declares none.
+
+## Why is this bad?
+`torch.load` unpickles the file. With `weights_only=False` (the default before torch 2.6) a
+crafted checkpoint runs arbitrary code the moment it is loaded: a model downloaded from a hub,
+a colleague's file, a cache. `weights_only=True` only rebuilds tensors and plain containers.
+
+## Example
+```python
+import torch
+
+
+def restore(model, path):
+    model.load_state_dict(torch.load(path, weights_only=False))
+```
+
+## Use instead
+```python
+import torch
+
+
+def restore(model, path):
+    model.load_state_dict(torch.load(path, weights_only=True))
+```
+
+## Not flagged
+- `weights_only=True`, and calls passing `**kwargs`, which may carry it.
+- No `weights_only` in a project that requires torch >= 2.6, where the safe mode is the default.
+
+## Runtime evidence
+A crafted checkpoint creates a marker file when the bad program loads it with
+`weights_only=False`; the good program's `weights_only=True` refuses it and nothing runs.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.facts import call_argument, is_constant
+from torchlint.rule import Rule
+
+LOAD_FUNCTIONS = frozenset({"torch.load", "torch.serialization.load"})
+SAFE_BY_DEFAULT = (2, 6)  # torch 2.6 made weights_only=True the default
+
+
+class UnsafeTorchLoad(Rule):
+    CODE = "TL601"
+    NAME = "unsafe-torch-load"
+    MESSAGE = "`torch.load(..., weights_only=False)` unpickles whatever the file holds: a crafted checkpoint runs code; load with `weights_only=True`"
+    UNSET_MESSAGE = "`torch.load` without `weights_only=` unpickles code on torch < 2.6, which {project}: pass `weights_only=True`"
+    TRIGGER_WORDS = ("load",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.facts.qualified_name(node.func) not in LOAD_FUNCTIONS or any(arg.star == "**" for arg in node.args):
+            return
+        weights_only = call_argument(node, 99, "weights_only")
+        if weights_only is not None:
+            if is_constant(weights_only, "False"):
+                self.report(node)
+            return
+        floor = self.facts.torch_requirement
+        if floor is None:
+            self.report(node, self.UNSET_MESSAGE.format(project="the project does not rule out (it declares no torch version)"))
+        elif floor < SAFE_BY_DEFAULT:
+            self.report(node, self.UNSET_MESSAGE.format(project=f"the project allows (torch >= {floor[0]}.{floor[1]})"))

@@ -1,0 +1,111 @@
+"""`log(1 + x)`, `exp(x) - 1` and `log(sum(exp(x)))` written out instead of their fused forms.
+
+## What it does
+Flags `torch.log(1 + x)` (and `(1 + x).log()`), `torch.exp(x) - 1` (and `x.exp() - 1`) and
+`torch.log(torch.sum(torch.exp(x)))` (and the method forms, `x.exp().sum().log()`), where `x`
+is not a literal.
+
+## Why is this bad?
+In float32, `1 + x` rounds to 1 for `|x|` below about 6e-8: `log(1 + 1e-8)` is 0 where the true
+value is 1e-8, and `exp(x) - 1` loses every significant digit the same way. `exp(x)` overflows
+to `inf` for x above about 88, so `log(sum(exp(x)))` is `inf` for x = 100 while the answer is
+about 100. `torch.log1p`, `torch.expm1` and `torch.logsumexp` are exact and stable.
+
+## Example
+```python
+import torch
+
+
+def soft_maximum(x):
+    return torch.log(torch.sum(torch.exp(x), dim=-1))
+```
+
+## Use instead
+```python
+import torch
+
+
+def soft_maximum(x):
+    return torch.logsumexp(x, dim=-1)
+```
+
+## Not flagged
+- The fused functions, operands that are only literals, and `math`/`numpy` calls on Python
+  numbers (not torch).
+
+## Runtime evidence
+For x = 1e-8 the bad program's `log(1 + x)` is 0 and its `log(sum(exp(x)))` of x = 100 is
+`inf`; the good program's `log1p` and `logsumexp` give 1e-8 and a finite value.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.facts import is_number
+from torchlint.rule import Rule
+
+
+class UnstableLog1pExpm1Logsumexp(Rule):
+    CODE = "TL208"
+    NAME = "unstable-log1p-expm1-logsumexp"
+    MESSAGE = "`{written}` loses precision or overflows in floating point: use `{fused}`"
+    TRIGGER_WORDS = ("log", "exp")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        operand = self._log_operand(node)
+        if operand is None:
+            return
+        if _one_plus(operand) is not None:
+            self.report(node, self.MESSAGE.format(written="log(1 + x)", fused="torch.log1p(x)"))
+        elif self._sum_of_exp(operand):
+            self.report(node, self.MESSAGE.format(written="log(sum(exp(x)))", fused="torch.logsumexp(x, dim)"))
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.Subtract) and is_number(node.right, 1) and self._exp_operand(node.left) is not None:
+            self.report(node, self.MESSAGE.format(written="exp(x) - 1", fused="torch.expm1(x)"))
+
+    def _log_operand(self, call: cst.Call):
+        if self.facts.qualified_name(call.func) == "torch.log" and call.args:
+            return call.args[0].value
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == "log" and not call.args and self.facts.qualified_name(call.func) is None:
+            return call.func.value
+        return None
+
+    def _exp_operand(self, expr):
+        """``x`` in ``torch.exp(x)`` or ``x.exp()``, when ``x`` is not a literal."""
+        if not isinstance(expr, cst.Call):
+            return None
+        if self.facts.qualified_name(expr.func) == "torch.exp" and expr.args:
+            operand = expr.args[0].value
+        elif isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "exp" and not expr.args and self.facts.qualified_name(expr.func) is None:
+            operand = expr.func.value
+        else:
+            return None
+        return None if _is_literal(operand) else operand
+
+    def _sum_of_exp(self, expr) -> bool:
+        if not isinstance(expr, cst.Call):
+            return False
+        if self.facts.qualified_name(expr.func) == "torch.sum" and expr.args:
+            return self._exp_operand(expr.args[0].value) is not None
+        if isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "sum" and self.facts.qualified_name(expr.func) is None:
+            return self._exp_operand(expr.func.value) is not None
+        return False
+
+
+def _one_plus(expr):
+    """``x`` in ``1 + x`` or ``x + 1`` (parenthesised or not), when ``x`` is not a literal."""
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+        for one, other in ((expr.left, expr.right), (expr.right, expr.left)):
+            if is_number(one, 1) and not _is_literal(other):
+                return other
+    return None
+
+
+def _is_literal(expr) -> bool:
+    if isinstance(expr, cst.UnaryOperation):
+        expr = expr.expression
+    if isinstance(expr, cst.BinaryOperation):
+        return _is_literal(expr.left) and _is_literal(expr.right)
+    return isinstance(expr, (cst.Integer, cst.Float))

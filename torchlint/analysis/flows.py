@@ -174,6 +174,8 @@ def is_module_instance(facts: "FileFacts", value: Value, depth: int = 0) -> Opti
             if torch_api.torch_nn_class(annotated) is not None or (found is not None and found.facts.is_module_class(found.info)):
                 return True
         return _passed_by_callers(facts, resolve(value), is_module_instance, depth)
+    if built in torch_api.PARAMETER_CONSTRUCTORS:
+        return None  # a tensor, not a module
     if torch_api.torch_nn_class(built) is not None or (built or "").startswith(torch_api.MODE_SENSITIVE_MODEL_ZOOS):
         return True
     found = class_of(facts, call.func, value.index if value.scope is facts.module_scope else None)

@@ -2,11 +2,8 @@
 
 ## What it does
 Flags a statement such as `x.to(device)`, `x.float()`, `x.unsqueeze(0)` or `x.add(1)` whose
-value is discarded. Methods that modules share (`to`, `cuda`, `cpu`, `float`, `double`,
-`half`, `bfloat16`, `type`) and generic names (`add`, `sub`, `mul`, `div`, `pow`, `clamp`) are
-flagged only on values known to be tensors (built by a torch factory or operation in view);
-tensor-only methods (`unsqueeze`, `squeeze`, `view`, `reshape`, `permute`, `transpose`, `t`,
-`contiguous`, `flatten`, `detach`, `clone`) on anything but `self` and known modules.
+value is discarded, on a value known to be a tensor: built in view by a torch factory, a torch
+or `torch.nn.functional` operation, or `nn.Parameter`, possibly through tensor methods.
 
 ## Why is this bad?
 These methods return a new tensor and leave the original as it was: `x.to(device)` on its own
@@ -52,10 +49,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.torch_api import TENSOR_FACTORIES
+from torchlint.analysis.torch_api import PARAMETER_CONSTRUCTORS, TENSOR_FACTORIES
 from torchlint.rule import Rule
 
 SHARED_WITH_MODULES = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "add", "sub", "mul", "div", "pow", "clamp"})
+NOT_TENSOR_FUNCTIONS = ("torch.nn.", "torch.utils.", "torch.optim.", "torch.device", "torch.cuda.", "torch.distributed.", "torch.jit.", "torch.load")
 TENSOR_ONLY = frozenset({"unsqueeze", "squeeze", "view", "reshape", "permute", "transpose", "t", "contiguous", "flatten", "detach", "clone"})
 
 
@@ -77,17 +75,34 @@ class DiscardedTensorResult(Rule):
         site = self.facts.call_site(call)
         if site is None or self.facts.is_module_instance(receiver, site.scope, site.index):
             return
-        if method in SHARED_WITH_MODULES and not self._is_tensor(receiver, site):
-            return
+        if not self._is_tensor(receiver, site):
+            return  # ``sock.detach()``, ``repo.clone(path)``, a NumPy array's ``reshape``
         code = cst.Module([]).code_for_node
         self.report(node, self.MESSAGE.format(code=code(call), tensor=code(receiver)))
 
     def _is_tensor(self, receiver: cst.BaseExpression, site) -> bool:
-        """Built by a torch factory or a torch operation in view (``torch.zeros``, ``torch.cat``)."""
-        bound = self.facts.resolve(receiver, site.scope, site.index).expr
-        while isinstance(bound, cst.Call) and isinstance(bound.func, cst.Attribute) and self.facts.qualified_name(bound.func) is None:
-            bound = bound.func.value
-        if not isinstance(bound, cst.Call):
-            return False
-        qualified = self.facts.qualified_name(bound.func) or ""
-        return qualified in TENSOR_FACTORIES or (qualified.startswith("torch.") and not qualified.startswith(("torch.nn.", "torch.utils.", "torch.optim.", "torch.device", "torch.cuda.")))
+        """Built by a torch factory, a torch operation or a parameter in view (``torch.zeros``,
+        ``F.relu(x)``, ``nn.Parameter``), possibly through tensor methods (``images.sub(m)``)."""
+        value = self.facts.resolve(receiver, site.scope, site.index)
+        for _ in range(8):
+            expr = value.expr
+            if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and self.facts.qualified_name(expr.func) is None:
+                value = self.facts.resolve(expr.func.value, value.scope, value.index)
+                continue
+            if not isinstance(expr, cst.Call):
+                return False
+            qualified = self.facts.qualified_name(expr.func) or ""
+            return qualified in TENSOR_FACTORIES | PARAMETER_CONSTRUCTORS or qualified.startswith("torch.nn.functional.") or (
+                qualified.startswith("torch.") and not qualified.startswith(NOT_TENSOR_FUNCTIONS))
+        return False
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: after the discarded .float()/.div() the batch is still uint8 pixels in [0, 255]", not bad["is_floating_point"] and bad["max_value"] > 200.0),
+            ("bad: after the discarded .unsqueeze(1) the batch has no channel dimension", bad["ndim"] == 3),
+            ("bad: after the discarded .to(device) a CUDA run leaves the batch on the CPU", bad["on_requested_device"] != bad["requested_cuda"]),
+            ("bad: the model, whose .to() is in place, did move", bad["model_on_requested_device"]),
+            ("good: the assigned results give a float batch scaled to [0, 1] with a channel dimension", good["is_floating_point"] and good["max_value"] <= 1.0 and good["ndim"] == 4),
+            ("good: the batch is on the requested device, ready for the model", good["on_requested_device"] and good["ready_for_the_model"]),
+        ]

@@ -50,3 +50,15 @@ class LoadStrictFalseUnchecked(Rule):
         if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "load_state_dict":
             if is_constant(call_argument(call, 1, "strict"), "False"):
                 self.report(call)
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: the DataParallel checkpoint matches no key: torch reports every model key missing and every checkpoint key unexpected",
+             bad["parallel_missing_keys"] == bad["model_keys"] and bad["parallel_unexpected_keys"] == bad["checkpoint_keys"] > 0),
+            ("bad: loading it changes no weight, and nothing raises or warns",
+             not bad["parallel_changed_weights"] and not bad["parallel_backbone_loaded"] and not bad["parallel_raised"] and bad["parallel_warnings"] == 0),
+            ("good: checking the returned keys reports the mismatch", good["parallel_raised"] and not good["parallel_changed_weights"]),
+            ("both: a checkpoint whose keys match loads the backbone, and the check lets the missing head through",
+             bad["plain_backbone_loaded"] and good["plain_backbone_loaded"] and not good["plain_raised"]),
+        ]

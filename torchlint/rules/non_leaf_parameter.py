@@ -47,7 +47,8 @@ from torchlint.analysis.facts import call_argument, is_constant
 from torchlint.analysis.torch_api import TENSOR_FACTORIES, is_optimizer_class
 from torchlint.rule import Rule
 
-DERIVING_METHODS = frozenset({"to", "cuda", "cpu", "double", "float", "half", "bfloat16", "type", "mul", "div", "add", "sub", "t", "view", "reshape"})
+# ``.float()`` on a float32 tensor returns the tensor itself, a leaf: casts that may be no-ops are left out
+DERIVING_METHODS = frozenset({"to", "cuda", "double", "half", "bfloat16", "mul", "div", "add", "sub", "t", "view", "reshape", "requires_grad_"})
 
 
 class NonLeafParameter(Rule):
@@ -69,14 +70,27 @@ class NonLeafParameter(Rule):
         derived = False
         while True:
             if isinstance(expr, cst.BinaryOperation):
-                expr, derived = (expr.left if isinstance(expr.left, cst.Call) else expr.right), True
+                sides = [side for side in (expr.left, expr.right) if isinstance(side, (cst.Call, cst.BinaryOperation))]
+                if not sides:
+                    return False
+                expr, derived = sides[0], True
             elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in DERIVING_METHODS and self.facts.qualified_name(expr.func) is None:
-                expr, derived = expr.func.value, True
+                # ``requires_grad_()`` on a computed tensor leaves it computed
+                expr, derived = expr.func.value, derived or expr.func.attr.value != "requires_grad_"
             else:
                 break
         if not (derived and isinstance(expr, cst.Call)) or self.facts.qualified_name(expr.func) not in TENSOR_FACTORIES:
             return False
         return is_constant(call_argument(expr, 99, "requires_grad"), "True")
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: building the optimizer raises \"can't optimize a non-leaf Tensor\" and nothing is trained",
+             bad["optimizer_raised"] and bad["non_leaf_message"] and bad["final_loss"] == bad["zeros_loss"]),
+            ("good: the optimizer accepts the weight and the regression fits",
+             not good["optimizer_raised"] and good["final_loss"] < 0.01 * good["zeros_loss"]),
+        ]
 
 
 def _names_in(params: cst.BaseExpression) -> list[cst.Name]:

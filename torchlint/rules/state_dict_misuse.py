@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.facts import call_argument
 from torchlint.analysis.names import dotted_name
 from torchlint.rule import Rule
 
@@ -67,9 +68,31 @@ class StateDictMisuse(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.facts.qualified_name(node.func) in SAVE_FUNCTIONS and node.args:
-            saved = node.args[0].value
-            if isinstance(saved, cst.Attribute) and saved.attr.value == "state_dict":
-                self.report(node, self.MESSAGE.format(method=cst.Module([]).code_for_node(saved)))
+            site = self.facts.call_site(node)
+            saved = call_argument(node, 0, "obj")
+            # ``torch.save({"model": model.state_dict, ...}, path)`` too
+            values = [element.value for element in saved.elements if isinstance(element, cst.DictElement)] if isinstance(saved, cst.Dict) else [saved]
+            for value in values:
+                if isinstance(value, cst.Attribute) and value.attr.value == "state_dict" and not self._is_a_field(value, site):
+                    self.report(node, self.MESSAGE.format(method=cst.Module([]).code_for_node(value)))
+                    return
+
+    def _is_a_field(self, saved: cst.Attribute, site) -> bool:
+        """``snapshot.state_dict`` where a class of the file stores a ``state_dict`` field (a
+        dataclass, a record): a value, not the module method."""
+        if site is None or self.facts.is_module_instance(saved.value, site.scope, site.index):
+            return False
+        _, built = self.facts.constructor_of(saved.value, site.scope, site.index)
+        found = self.facts.class_of(built.func) if built is not None else None
+        if found is not None:
+            info = found.info
+            return "state_dict" in info.self_bindings or any(
+                isinstance(statement, cst.SimpleStatementLine) and any(
+                    isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == "state_dict"
+                    for small in statement.body)
+                for statement in info.node.body.body
+            )
+        return False
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -78,3 +101,12 @@ class StateDictMisuse(Rule):
         model = dotted_name(value.func.value)
         if model and any(dotted_name(target.target) == model for target in node.targets):
             self.report(value, self.REPLACED_MESSAGE.format(model=model))
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: the saved bound method is refused by torch.load(weights_only=True) and restores nothing", bad["checkpoint_load_failed"] and not bad["reloaded_matches"]),
+            ("good: the saved dict of tensors loads and reproduces the outputs", not good["checkpoint_load_failed"] and good["reloaded_matches"]),
+            ("bad: model = model.load_state_dict(...) leaves no module, and the next call raises", not bad["restored_is_module"] and bad["restored_call_failed"]),
+            ("good: loading in place keeps the module, which reproduces the best outputs", good["restored_is_module"] and not good["restored_call_failed"] and good["restored_matches"]),
+        ]

@@ -56,15 +56,25 @@ class UnsafeTorchLoad(Rule):
     TRIGGER_WORDS = ("load",)
 
     def visit_Call(self, node: cst.Call) -> None:
-        if self.facts.qualified_name(node.func) not in LOAD_FUNCTIONS or any(arg.star == "**" for arg in node.args):
+        if self.facts.qualified_name(node.func) not in LOAD_FUNCTIONS:
             return
         weights_only = call_argument(node, 99, "weights_only")
         if weights_only is not None:
             if is_constant(weights_only, "False"):
                 self.report(node)
             return
+        if any(arg.star == "**" for arg in node.args):
+            return  # ``**kwargs`` may carry it
         floor = self.facts.torch_requirement
         if floor is None:
             self.report(node, self.UNSET_MESSAGE.format(project="the project does not rule out (it declares no torch version)"))
         elif floor < SAFE_BY_DEFAULT:
             self.report(node, self.UNSET_MESSAGE.format(project=f"the project allows (torch >= {floor[0]}.{floor[1]})"))
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: loading the crafted checkpoint ran its payload (the marker directory appeared)", bad["payload_ran"] and not bad["crafted_refused"]),
+            ("good: weights_only=True refuses the crafted checkpoint and nothing runs", good["crafted_refused"] and not good["payload_ran"]),
+            ("both: an ordinary checkpoint still restores the weights", bad["plain_restored"] and good["plain_restored"] and bad["plain_epoch"] == good["plain_epoch"] == 3),
+        ]

@@ -68,6 +68,9 @@ SEEDING_FUNCTIONS = frozenset({
 })
 
 
+NOT_TORCH_SEEDING = ("random.", "numpy.", "np.", "torch.")
+
+
 class UnseededEntrypoint(Rule):
     CODE = "TL901"
     NAME = "unseeded-entrypoint"
@@ -85,10 +88,21 @@ class UnseededEntrypoint(Rule):
             qualified = self.facts.qualified_name(site.node.func)
             if qualified in SEEDING_FUNCTIONS:
                 return True
+            if (qualified or "").startswith(NOT_TORCH_SEEDING):
+                continue  # ``random.seed``, ``np.random.seed``, ``torch.seed()`` (a random seed), ``torch.initial_seed()``
             name = last_name(site.node.func) or ""
-            if "seed" in name_words(name):  # ``set_seed(args.seed)``, ``seed_everything(42)``
+            if "seed" in name_words(name):  # the project's ``set_seed(args.seed)``, ``seed_everything(42)``
                 return True
         return False
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: two unseeded runs train different models", bad["run_to_run_weight_max_diff"] > 0.1),
+            ("bad: and end at different losses", bad["run_to_run_loss_diff"] > 1e-6),
+            ("good: two seeded runs train the same model", good["run_to_run_weight_max_diff"] <= 1e-6),
+            ("good: and end at the same loss", good["run_to_run_loss_diff"] <= 1e-7),
+        ]
 
 
 def _is_main_guard(test: cst.BaseExpression) -> bool:

@@ -30,8 +30,8 @@ def soft_maximum(x):
 ```
 
 ## Not flagged
-- The fused functions, operands that are only literals, and `math`/`numpy` calls on Python
-  numbers (not torch).
+- The fused functions, operands that are only literals, `math`/`numpy` calls on Python
+  numbers (not torch), and `exp(x - m)`, the max-subtracted form that cannot overflow.
 
 ## Runtime evidence
 For x = 1e-8 the bad program's `log(1 + x)` is 0 and its `log(sum(exp(x)))` of x = 100 is
@@ -82,7 +82,10 @@ class UnstableLog1pExpm1Logsumexp(Rule):
             operand = expr.func.value
         else:
             return None
-        return None if _is_literal(operand) else operand
+        # ``exp(x - x.max())`` is the stable form written out: it cannot overflow
+        if _is_literal(operand) or isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, cst.Subtract):
+            return None
+        return operand
 
     def _sum_of_exp(self, expr) -> bool:
         if not isinstance(expr, cst.Call):
@@ -92,6 +95,19 @@ class UnstableLog1pExpm1Logsumexp(Rule):
         if isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "sum" and self.facts.qualified_name(expr.func) is None:
             return self._exp_operand(expr.func.value) is not None
         return False
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: log(1 + 1e-8) and exp(1e-8) - 1 are exactly 0 in float32, and a million compounded steps of 1e-8 give no growth",
+             bad["log_growth"] == 0.0 and bad["rate_back"] == 0.0 and bad["compounded_growth_rel_error"] > 0.5),
+            ("good: log1p(1e-8) and expm1(1e-8) are 1e-8, and the compounded growth is about 0.01005",
+             good["log_growth_rel_error"] < 1e-5 and good["rate_back_rel_error"] < 1e-5 and good["compounded_growth_rel_error"] < 1e-4),
+            ("bad: log(sum(exp(x))) of scores of about 100 overflows to inf",
+             bad["score_magnitude"] > 90 and not bad["log_partition_finite"]),
+            ("good: logsumexp of the same scores is finite and matches a float64 reference",
+             good["score_magnitude"] > 90 and good["log_partition_finite"] and good["log_partition_max_error"] < 1e-3),
+        ]
 
 
 def _one_plus(expr):

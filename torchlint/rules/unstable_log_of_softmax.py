@@ -65,3 +65,14 @@ class UnstableLogOfSoftmax(Rule):
             return
         if self.facts.output_kind(argument, site.scope, site.index) == SOFTMAX:
             self.report(node)
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: with logits of magnitude about 100, log(softmax) has -inf entries and the loss, gradients and updated weights are not finite",
+             bad["logit_magnitude"] > 50 and bad["neg_inf_log_probs"] > 0 and not bad["loss_finite"] and not bad["grads_finite"] and not bad["weights_finite_after_step"]),
+            ("good: on the same logits log_softmax has no -inf entries and the loss, gradients and weights stay finite",
+             good["logit_magnitude"] > 50 and good["neg_inf_log_probs"] == 0 and good["loss_finite"] and good["grads_finite"] and good["weights_finite_after_step"]),
+            ("both: on mild logits the loss equals F.cross_entropy(label_smoothing=0.1): the difference is numerical only",
+             bad["mild_logits_vs_cross_entropy"] < 1e-4 and good["mild_logits_vs_cross_entropy"] < 1e-4),
+        ]

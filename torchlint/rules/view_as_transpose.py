@@ -59,10 +59,21 @@ class ViewAsTranspose(Rule):
         site = self.facts.call_site(node)
         if tensor is None or site is None or any(arg.keyword is not None or arg.star for arg in node.args):
             return
+        if self._rebound_since_sizes_were_taken(node, tensor, site):
+            return
         dimensions = [self._dimension_of(arg.value, tensor, site) for arg in node.args]
         if None in dimensions or sorted(dimensions) != list(range(len(dimensions))) or dimensions == sorted(dimensions):
             return
         self.report(node, self.MESSAGE.format(method=func.attr.value, tensor=tensor))
+
+    def _rebound_since_sizes_were_taken(self, node: cst.Call, tensor: str, site) -> bool:
+        """``b, c, h, w = x.shape; x = layer(x); x.view(b, h, w, c)``: the sizes are another tensor's."""
+        tensor_bound = [bound_at for bound_at, _ in site.scope.bindings.get(tensor, []) if bound_at < site.index]
+        for arg in node.args:
+            size = self.facts.resolve(arg.value, site.scope, site.index)
+            if size.expr is not arg.value and tensor_bound and tensor_bound[-1] > size.index:
+                return True
+        return False
 
     def _dimension_of(self, expr: cst.BaseExpression, tensor: str, site) -> Optional[int]:
         """``i`` when ``expr`` is ``tensor.size(i)``, ``tensor.shape[i]`` or a name bound to one."""
@@ -78,6 +89,19 @@ class ViewAsTranspose(Rule):
             if isinstance(base, cst.Call) and isinstance(base.func, cst.Attribute) and base.func.attr.value == "size" and not base.args and dotted_name(base.func.value) == tensor:
                 return index
         return None
+
+    @classmethod
+    def runtime_claim(cls, bad, good):
+        return [
+            ("bad: the shapes are right but the contents differ from the real permute/transpose and no pixel keeps its channel vector",
+             bad["shapes_match"] and bad["channels_last_max_diff"] > 0.1 and bad["time_major_max_diff"] > 0.1 and bad["pixel_vectors_intact_fraction"] < 0.5),
+            ("bad: the channel LayerNorm and the LSTM encoder compute something other than on the real layout",
+             bad["channel_norm_max_diff"] > 0.1 and bad["encoder_max_diff"] > 0.01),
+            ("good: permute/transpose equal the reference exactly and every pixel keeps its channel vector",
+             good["shapes_match"] and good["channels_last_max_diff"] == 0.0 and good["time_major_max_diff"] == 0.0 and good["pixel_vectors_intact_fraction"] == 1.0),
+            ("good: the channel LayerNorm and the LSTM encoder match the reference",
+             good["channel_norm_max_diff"] < 1e-4 and good["encoder_max_diff"] < 1e-5),
+        ]
 
 
 def _integer(expr: cst.BaseExpression) -> Optional[int]:

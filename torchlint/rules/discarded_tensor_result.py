@@ -53,7 +53,7 @@ from torchlint.analysis.torch_api import PARAMETER_CONSTRUCTORS, TENSOR_FACTORIE
 from torchlint.rule import Rule
 
 SHARED_WITH_MODULES = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "add", "sub", "mul", "div", "pow", "clamp"})
-NOT_TENSOR_FUNCTIONS = ("torch.nn.", "torch.utils.", "torch.optim.", "torch.device", "torch.cuda.", "torch.distributed.", "torch.jit.", "torch.load")
+NOT_TENSOR_OPERATIONS = frozenset({"compile", "load", "device", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "manual_seed", "get_default_dtype", "dtype"})
 TENSOR_ONLY = frozenset({"unsqueeze", "squeeze", "view", "reshape", "permute", "transpose", "t", "contiguous", "flatten", "detach", "clone"})
 
 
@@ -92,8 +92,7 @@ class DiscardedTensorResult(Rule):
             if not isinstance(expr, cst.Call):
                 return False
             qualified = self.facts.qualified_name(expr.func) or ""
-            return qualified in TENSOR_FACTORIES | PARAMETER_CONSTRUCTORS or qualified.startswith("torch.nn.functional.") or (
-                qualified.startswith("torch.") and not qualified.startswith(NOT_TENSOR_FUNCTIONS))
+            return qualified in TENSOR_FACTORIES | PARAMETER_CONSTRUCTORS or qualified.startswith("torch.nn.functional.") or _is_torch_operation(qualified)
         return False
 
     @classmethod
@@ -106,3 +105,10 @@ class DiscardedTensorResult(Rule):
             ("good: the assigned results give a float batch scaled to [0, 1] with a channel dimension", good["is_floating_point"] and good["max_value"] <= 1.0 and good["ndim"] == 4),
             ("good: the batch is on the requested device, ready for the model", good["on_requested_device"] and good["ready_for_the_model"]),
         ]
+
+
+def _is_torch_operation(qualified: str) -> bool:
+    """``torch.cat``, ``torch.matmul``: a function of the top-level torch namespace that computes
+    a tensor (not ``torch.compile``, ``torch.load`` or a class such as an observer)."""
+    prefix, _, name = qualified.rpartition(".")
+    return prefix == "torch" and name[:1].islower() and name not in NOT_TENSOR_OPERATIONS

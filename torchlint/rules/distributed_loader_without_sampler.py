@@ -66,7 +66,7 @@ PROCESS_GROUP = frozenset({"torch.distributed.init_process_group", "torch.nn.par
 DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 DISTRIBUTED_SAMPLERS = frozenset({"torch.utils.data.distributed.DistributedSampler", "torch.utils.data.DistributedSampler"})
 # ``accelerator.prepare(loader)``, Fabric's ``setup_dataloaders``: the framework shards the loader
-DISTRIBUTING_METHODS = frozenset({"prepare", "setup_dataloaders", "prepare_data_loader"})
+DISTRIBUTING_METHODS = frozenset({"prepare", "setup_dataloaders", "prepare_data_loader", "make_private", "make_private_with_epsilon"})
 EVALUATION_NAME = re.compile(r"(^|_)(val|valid|validation|test|testing|eval|evaluation|dev)($|_)")
 
 
@@ -86,12 +86,17 @@ class DistributedLoaderWithoutSampler(Rule):
         prepared_inline = {arg.value for site in handing for arg in site.node.args}
         # names are per function (``train_loader`` in one is not ``train_loader`` in another); ``self.x`` is per class
         set_epoch_receivers = {_scoped(site, dotted_name(site.node.func.value)) for site in calls if isinstance(site.node.func, cst.Attribute) and site.node.func.attr.value == "set_epoch"}
+        # ``set_epoch`` called on some sampler of the same function or class, under whatever name
+        # (``self._sampler`` set from a setup function's return)
+        set_epoch_places = {site.scope for site in calls if isinstance(site.node.func, cst.Attribute) and site.node.func.attr.value == "set_epoch"}
+        set_epoch_places |= {scope.enclosing_class for scope in set_epoch_places if scope.enclosing_class is not None}
         for site in calls:
             qualified = self.facts.qualified_name(site.node.func)
             if qualified in DATA_LOADERS and not self._has_sampler(site.node) and not self._for_evaluation(site) and not self._framework_hook(site):
                 if _scoped(site, self._assigned_name(site)) not in prepared and site.node not in prepared_inline and not self._shards_itself(site):
                     self.report(site.node)
-            elif qualified in DISTRIBUTED_SAMPLERS and not is_constant(call_argument(site.node, 3, "shuffle"), "False"):
+            elif qualified in DISTRIBUTED_SAMPLERS and not is_constant(call_argument(site.node, 3, "shuffle"), "False") and not self._for_evaluation(site) \
+                    and site.scope not in set_epoch_places and (site.scope.enclosing_class is None or site.scope.enclosing_class not in set_epoch_places):
                 name = site.assigned_to_self and f"self.{site.assigned_to_self}" or self._assigned_name(site)
                 if name is None and self._passed_inline(site, set_epoch_receivers):
                     self.report(site.node, self.SET_EPOCH_MESSAGE.format(sampler="the sampler"))

@@ -25,6 +25,8 @@ def restore(model, state):
 
 ## Not flagged
 - The result assigned (and so, presumably, inspected), and `strict=True` or no `strict`.
+- A dict whose keys are known in view: a model's own `state_dict()`, a comprehension over a
+  model's own parameters, or one filtered against the model (`intersect_dicts(ckpt, model.state_dict())`).
 
 ## Runtime evidence
 Loading a `module.`-prefixed checkpoint with `strict=False` leaves the bad program's weights
@@ -48,8 +50,20 @@ class LoadStrictFalseUnchecked(Rule):
     def visit_Expr(self, node: cst.Expr) -> None:
         call = node.value
         if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "load_state_dict":
-            if is_constant(call_argument(call, 1, "strict"), "False"):
+            if is_constant(call_argument(call, 1, "strict"), "False") and not self._matched_in_view(call):
                 self.report(call)
+
+    def _matched_in_view(self, call: cst.Call) -> bool:
+        """The dict is a model's own ``state_dict()``, a comprehension built in view, or filtered
+        against the model (``intersect_dicts(ckpt, model.state_dict())``): its keys are known."""
+        site = self.facts.call_site(call)
+        state = call_argument(call, 0, "state_dict")
+        if site is None or state is None:
+            return False
+        bound = self.facts.resolve(state, site.scope, site.index).expr
+        if isinstance(bound, cst.DictComp):  # built from a model's own parameters, not a checkpoint's
+            return _mentions_state_dict_call(bound.for_in.iter)
+        return isinstance(bound, cst.Call) and (_is_state_dict_call(bound) or any(_is_state_dict_call(arg.value) for arg in bound.args))
 
     @classmethod
     def runtime_claim(cls, bad, good):
@@ -62,3 +76,17 @@ class LoadStrictFalseUnchecked(Rule):
             ("both: a checkpoint whose keys match loads the backbone, and the check lets the missing head through",
              bad["plain_backbone_loaded"] and good["plain_backbone_loaded"] and not good["plain_raised"]),
         ]
+
+
+def _is_state_dict_call(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("state_dict", "named_parameters")
+
+
+def _mentions_state_dict_call(expr: cst.CSTNode) -> bool:
+    pending = [expr]
+    while pending:
+        node = pending.pop()
+        if _is_state_dict_call(node):
+            return True
+        pending.extend(node.children)
+    return False

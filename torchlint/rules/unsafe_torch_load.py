@@ -31,6 +31,7 @@ def restore(model, path):
 ## Not flagged
 - `weights_only=True`, and calls passing `**kwargs`, which may carry it.
 - No `weights_only` in a project that requires torch >= 2.6, where the safe mode is the default.
+- A buffer made in view (`io.BytesIO(...)`): a clone or a broadcast within the process.
 
 ## Runtime evidence
 A crafted checkpoint creates a marker file when the bad program loads it with
@@ -55,8 +56,18 @@ class UnsafeTorchLoad(Rule):
     UNSET_MESSAGE = "`torch.load` without `weights_only=` unpickles code on torch < 2.6, which {project}: pass `weights_only=True`"
     TRIGGER_WORDS = ("load",)
 
+    def _from_memory(self, node: cst.Call) -> bool:
+        """``torch.load(buffer)`` of an ``io.BytesIO`` made in view (a clone, a broadcast object):
+        nothing from outside the process is unpickled."""
+        site = self.facts.call_site(node)
+        source = call_argument(node, 0, "f")
+        if site is None or source is None:
+            return False
+        bound = self.facts.resolve(source, site.scope, site.index).expr
+        return isinstance(bound, cst.Call) and self.facts.qualified_name(bound.func) in ("io.BytesIO", "_io.BytesIO")
+
     def visit_Call(self, node: cst.Call) -> None:
-        if self.facts.qualified_name(node.func) not in LOAD_FUNCTIONS:
+        if self.facts.qualified_name(node.func) not in LOAD_FUNCTIONS or self._from_memory(node):
             return
         weights_only = call_argument(node, 99, "weights_only")
         if weights_only is not None:

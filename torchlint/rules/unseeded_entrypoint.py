@@ -79,7 +79,7 @@ class UnseededEntrypoint(Rule):
     TRIGGER_WORDS = ("__main__",)
 
     def visit_If(self, node: cst.If) -> None:
-        if not _is_main_guard(node.test) or not self.facts.training_loops or self._seeds():
+        if self.facts.is_test_file or not _is_main_guard(node.test) or not self.facts.training_loops or self._seeds():
             return
         self.report(node.test)
 
@@ -91,7 +91,7 @@ class UnseededEntrypoint(Rule):
             if (qualified or "").startswith(NOT_TORCH_SEEDING):
                 continue  # ``random.seed``, ``np.random.seed``, ``torch.seed()`` (a random seed), ``torch.initial_seed()``
             name = last_name(site.node.func) or ""
-            if "seed" in name_words(name):  # the project's ``set_seed(args.seed)``, ``seed_everything(42)``
+            if {"seed", "seeds"} & set(name_words(name)):  # the project's ``set_seed(args.seed)``, ``init_seeds()``
                 return True
         return False
 

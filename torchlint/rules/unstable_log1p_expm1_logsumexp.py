@@ -62,8 +62,17 @@ class UnstableLog1pExpm1Logsumexp(Rule):
             self.report(node, self.MESSAGE.format(written="log(sum(exp(x)))", fused="torch.logsumexp(x, dim)"))
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        if isinstance(node.operator, cst.Subtract) and is_number(node.right, 1) and self._exp_operand(node.left) is not None:
+        if isinstance(node.operator, cst.Subtract) and is_number(node.right, 1) and self._exp_operand(node.left) is not None and not self._rounded(node):
             self.report(node, self.MESSAGE.format(written="exp(x) - 1", fused="torch.expm1(x)"))
+
+    def _rounded(self, node: cst.BinaryOperation) -> bool:
+        """``(torch.exp(d) - 1).round().long()``: rounded to whole numbers, the precision is moot."""
+        scope, index = self.facts.place_of(node)
+        return scope is not None and any(
+            isinstance(site.node.func, cst.Attribute) and site.node.func.attr.value in ("round", "long", "int", "ceil", "floor")
+            and site.index < index + 40 and site.index > index - 40 and node in _parenthesised_receivers(site.node)
+            for site in scope.calls
+        )
 
     def _log_operand(self, call: cst.Call):
         if self.facts.qualified_name(call.func) == "torch.log" and call.args:
@@ -82,8 +91,10 @@ class UnstableLog1pExpm1Logsumexp(Rule):
             operand = expr.func.value
         else:
             return None
-        # ``exp(x - x.max())`` is the stable form written out: it cannot overflow
-        if _is_literal(operand) or isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, cst.Subtract):
+        # ``exp(x - x.max())`` is the stable form written out (also through a name, ``v0 = v - m``)
+        site = self.facts.call_site(expr)
+        bound = self.facts.resolve(operand, site.scope, site.index).expr if site is not None else operand
+        if _is_literal(operand) or any(isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Subtract) for value in (operand, bound)):
             return None
         return operand
 
@@ -125,3 +136,11 @@ def _is_literal(expr) -> bool:
     if isinstance(expr, cst.BinaryOperation):
         return _is_literal(expr.left) and _is_literal(expr.right)
     return isinstance(expr, (cst.Integer, cst.Float))
+
+
+def _parenthesised_receivers(call: cst.Call):
+    """The expressions a chain of method calls is applied to: ``(a - 1)`` in ``(a - 1).round().long()``."""
+    expr = call.func.value if isinstance(call.func, cst.Attribute) else None
+    while expr is not None:
+        yield expr
+        expr = expr.func.value if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) else None

@@ -40,7 +40,7 @@ def main(dataset, epochs):
 ```
 
 ## Not flagged
-- Files that never initialise a process group; loaders for evaluation (assigned to names like
+- Test files, and files that never initialise a process group; loaders for evaluation (assigned to names like
   `val_loader`, or over a validation or test dataset); loaders handed to `accelerator.prepare(...)`,
   and loaders Lightning asks for (`train_dataloader` hooks), which the framework distributes.
 - A `DistributedSampler(..., shuffle=False)`, and samplers whose `set_epoch` is called.
@@ -79,6 +79,8 @@ class DistributedLoaderWithoutSampler(Rule):
 
     def visit_Module(self, node: cst.Module) -> None:
         calls = self.facts.walk.calls
+        if self.facts.is_test_file:
+            return  # a test of a pipeline hands its loaders to the code under test
         if not any(self.facts.qualified_name(site.node.func) in PROCESS_GROUP for site in calls):
             return
         handing = [site for site in calls if isinstance(site.node.func, cst.Attribute) and site.node.func.attr.value in DISTRIBUTING_METHODS]

@@ -26,7 +26,11 @@ def restore(model, state):
 ## Not flagged
 - The result assigned (and so, presumably, inspected), and `strict=True` or no `strict`.
 - A dict whose keys are known in view: a model's own `state_dict()`, a comprehension over a
-  model's own parameters, or one filtered against the model (`intersect_dicts(ckpt, model.state_dict())`).
+  model's own parameters, a dict filled in view, or one filtered against the model (`intersect_dicts(ckpt, model.state_dict())`).
+
+## Off by default
+On the real-code benchmark 20 of its 23 findings were right; the others restored state whose keys are known by construction elsewhere (an EMA copy's own state, layers loaded one by one just before, a test comparing outputs). Turn it on with `--extend-select TL603`
+(or `extend-select = ["TL603"]`).
 
 ## Runtime evidence
 Loading a `module.`-prefixed checkpoint with `strict=False` leaves the bad program's weights
@@ -44,6 +48,8 @@ from torchlint.rule import Rule
 class LoadStrictFalseUnchecked(Rule):
     CODE = "TL603"
     NAME = "load-strict-false-unchecked"
+    # Off until its precision on the real-code benchmark reaches 90 % (see "Off by default").
+    DEFAULT_ENABLED = False
     MESSAGE = "`load_state_dict(..., strict=False)` skips every key that does not match and this throws away the list of them: check the returned `missing_keys` and `unexpected_keys`"
     TRIGGER_WORDS = ("strict",)
 
@@ -61,6 +67,8 @@ class LoadStrictFalseUnchecked(Rule):
         if site is None or state is None:
             return False
         bound = self.facts.resolve(state, site.scope, site.index).expr
+        if isinstance(bound, cst.Dict):
+            return True  # ``load_dict = {}`` filled in view, key by key
         if isinstance(bound, cst.DictComp):  # built from a model's own parameters, not a checkpoint's
             return _mentions_state_dict_call(bound.for_in.iter)
         return isinstance(bound, cst.Call) and (_is_state_dict_call(bound) or any(_is_state_dict_call(arg.value) for arg in bound.args))

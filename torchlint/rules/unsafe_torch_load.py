@@ -46,7 +46,8 @@ from torchlint.analysis.facts import call_argument, is_constant
 from torchlint.rule import Rule
 
 LOAD_FUNCTIONS = frozenset({"torch.load", "torch.serialization.load"})
-SAFE_BY_DEFAULT = (2, 6)  # torch 2.6 made weights_only=True the default
+SAFE_BY_DEFAULT = (2, 6)
+IN_MEMORY = frozenset({"io.BytesIO", "_io.BytesIO"})  # torch 2.6 made weights_only=True the default
 
 
 class UnsafeTorchLoad(Rule):
@@ -64,7 +65,17 @@ class UnsafeTorchLoad(Rule):
         if site is None or source is None:
             return False
         bound = self.facts.resolve(source, site.scope, site.index).expr
-        return isinstance(bound, cst.Call) and self.facts.qualified_name(bound.func) in ("io.BytesIO", "_io.BytesIO")
+        if isinstance(bound, cst.Call) and self.facts.qualified_name(bound.func) in IN_MEMORY:
+            return True
+        # ``with io.BytesIO() as buffer:`` around the call
+        name = source.value if isinstance(source, cst.Name) else None
+        return name is not None and any(
+            isinstance(block, cst.With) and any(
+                item.asname is not None and isinstance(item.asname.name, cst.Name) and item.asname.name.value == name
+                and isinstance(item.item, cst.Call) and self.facts.qualified_name(item.item.func) in IN_MEMORY
+                for item in block.items)
+            for block in site.blocks
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.facts.qualified_name(node.func) not in LOAD_FUNCTIONS or self._from_memory(node):

@@ -183,7 +183,7 @@ def test_include_and_extend_include_choose_what_discovery_picks_up(tmp_path, run
 def test_a_notebook_next_to_its_model_file_uses_the_project_index(tmp_path, run_torchlint):
     write(tmp_path, "model.py", IMPORTS + "\n\n\n" + MODEL.replace("        head = nn.Linear(64, 3)\n        return head(", "        return self.out(").replace("self.drop = nn.Dropout(0.5)", "self.drop = nn.Dropout(0.5)\n        self.out = nn.Linear(64, 3)") + "\n")
     evaluation = EVALUATE_IN_TRAIN_MODE
-    save(tmp_path, "experiment.ipynb", notebook("import torch\nfrom model import Net", "model = Net()\nmodel.load_state_dict(torch.load('net.pt'))", evaluation))
+    save(tmp_path, "experiment.ipynb", notebook("import torch\nfrom model import Net", "model = Net()\nmodel.load_state_dict(torch.load('net.pt', weights_only=True))", evaluation))
     result = run_torchlint("--isolated", ".")
     assert found(result.stdout) == ["experiment.ipynb:cell 3:4:16: TL401"], result.stdout + result.stderr
     # without dropout or batch norm in the model, eval() changes nothing: silence

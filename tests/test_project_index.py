@@ -60,9 +60,9 @@ EVALUATE = """
 
     def evaluate(loader, path):
         plain = Plain()
-        plain.load_state_dict(torch.load(path))
+        plain.load_state_dict(torch.load(path, weights_only=True))
         dropped = WithDropout()
-        dropped.load_state_dict(torch.load(path))
+        dropped.load_state_dict(torch.load(path, weights_only=True))
         with torch.no_grad():
             for x in loader:
                 a = plain(x)
@@ -304,9 +304,9 @@ PACKAGE_SCRIPT = """
 
     def main(train_loader, val_loader, path):
         tagger = Tagger()
-        tagger.load_state_dict(torch.load(path))
+        tagger.load_state_dict(torch.load(path, weights_only=True))
         probe = Probe()
-        probe.load_state_dict(torch.load(path))
+        probe.load_state_dict(torch.load(path, weights_only=True))
         optimizer = torch.optim.SGD(tagger.parameters(), lr=0.1)
         tagger.train()
         for x, y in train_loader:
@@ -364,7 +364,7 @@ CALLER_THAT_SWITCHES = """
 
     def main(loader, path):
         model = WithDropout()
-        model.load_state_dict(torch.load(path))
+        model.load_state_dict(torch.load(path, weights_only=True))
         model.eval()
         return accuracy(model, loader)
 """

@@ -32,7 +32,7 @@ from torchlint.findings import Finding
 from torchlint.notebook import Notebook, NotANotebook, is_notebook_path, read_notebook
 from torchlint.positions import positions_of
 from torchlint.rule import Rule
-from torchlint.source import MAX_FILE_BYTES, MAX_NOTEBOOK_BYTES, decode
+from torchlint.source import MAX_FILE_BYTES, MAX_NOTEBOOK_BYTES, decode, python_syntax_error
 from torchlint.suppressions import is_suppressed, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
@@ -230,7 +230,7 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     if not rules:
         # Nothing selected could fire here, so skip the libcst parse; Python's own parser, about
         # eight times faster, still finds a syntax error.
-        problem = _python_syntax_error(text)
+        problem = python_syntax_error(text)
         return (_file_problem(path, config, SYNTAX_ERROR, *problem) if problem else []), []
 
     nesting = _pathological_nesting(text)
@@ -243,7 +243,7 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     except cst.ParserSyntaxError as error:
         # Python's parser pinpoints the error better than libcst, whose position is often the
         # token after it; libcst's own message remains for code only libcst rejects.
-        problem = _python_syntax_error(text) or (f"syntax error: {error.message}", error.editor_line, error.editor_column)
+        problem = python_syntax_error(text) or (f"syntax error: {error.message}", error.editor_line, error.editor_column)
         return _file_problem(path, config, SYNTAX_ERROR, *problem), []
     except RecursionError:
         return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to parse"), []
@@ -306,17 +306,6 @@ def _pathological_nesting(text: str) -> Optional[int]:
         nested = depth + 1 if isinstance(node, (ast.BinOp, ast.BoolOp, ast.Compare, ast.UnaryOp, ast.Attribute, ast.Call, ast.Subscript)) else depth
         pending.extend((child, nested) for child in ast.iter_child_nodes(node))
     return deepest if deepest > MAX_EXPRESSION_NESTING else None
-
-
-def _python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:
-    """(message, line, column) of the syntax error Python's parser reports, or None."""
-    try:
-        compile(text, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as error:
-        return f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)
-    except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting
-        return f"syntax error: {_one_line(error)}", 1, 1
-    return None
 
 
 def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:

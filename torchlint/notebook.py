@@ -18,12 +18,13 @@ the cell and the line of the ``.ipynb`` file that holds it, for the tools that s
 
 from __future__ import annotations
 
-import ast
 import bisect
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Optional
+
+from torchlint.source import python_syntax_error
 
 PYTHON_LANGUAGES = {"python", "python2", "python3", "ipython", "ipython2", "ipython3"}
 # cell magics whose body is Python run in the notebook's own namespace
@@ -153,7 +154,7 @@ def _add_cell(notebook: Notebook, program: list[str], cell: int, parts: list[str
         return
     code = [text for text, _ in masked]
     source = "".join(text + "\n" for text in code)
-    problem = _syntax_error(source)
+    problem = python_syntax_error(source)
     if problem is not None:
         message, line, column = problem
         line = min(max(line, 1), len(masked))
@@ -215,7 +216,7 @@ def _masked_line(line: str) -> tuple[str, int]:
         return f"{indent}{assignment.group(1)} = None", 0
     if stripped.startswith("%") and not stripped.startswith("%%"):
         statement = _statement_of_line_magic(stripped[1:])
-        if statement is not None and _syntax_error(statement + "\n") is None:
+        if statement is not None and python_syntax_error(statement + "\n") is None:
             return indent + statement, len(stripped) - len(statement)
     return indent + "pass", 0
 
@@ -233,16 +234,6 @@ def _statement_of_line_magic(magic: str) -> Optional[str]:
             _, _, rest = rest.partition(" ")
             rest = rest.lstrip()
     return rest.rstrip() or None
-
-
-def _syntax_error(source: str) -> Optional[tuple[str, int, int]]:
-    try:
-        compile(source, "<cell>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as error:
-        return f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)
-    except (ValueError, RecursionError, MemoryError) as error:
-        return f"syntax error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", 1, 1
-    return None
 
 
 class _ScanState:

@@ -1,10 +1,12 @@
-"""Reading Python source files: the size limit and PEP 263 decoding, shared by the engine and
-the project index so both read a file the same way."""
+"""Reading Python source files: the size limit, PEP 263 decoding and Python's own syntax check,
+shared by the engine, the notebook reader and the project index, so all read a file the same way."""
 
 from __future__ import annotations
 
+import ast
 import io
 import tokenize
+from typing import Optional
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
 # A notebook's JSON is mostly outputs (images, tables); only its code must fit MAX_FILE_BYTES.
@@ -15,3 +17,14 @@ def decode(data: bytes) -> str:
     """Decode per PEP 263: a BOM or coding cookie, else UTF-8."""
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     return data.decode(encoding)
+
+
+def python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:
+    """(message, line, column) of the syntax error Python's parser reports, or None."""
+    try:
+        compile(text, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:
+        return f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)
+    except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting
+        return f"syntax error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", 1, 1
+    return None

@@ -128,6 +128,11 @@ def is_constant(expr: Optional[cst.CSTNode], name: str) -> bool:
     return isinstance(expr, cst.Name) and expr.value == name
 
 
+def is_self_attribute(expr: Optional[cst.CSTNode], attr: str) -> bool:
+    """``self.<attr>``."""
+    return isinstance(expr, cst.Attribute) and expr.attr.value == attr and isinstance(expr.value, cst.Name) and expr.value.value == "self"
+
+
 def is_number(expr: Optional[cst.CSTNode], value: float) -> bool:
     """A numeric literal equal to ``value`` (``0``, ``0.0``)."""
     if isinstance(expr, (cst.Integer, cst.Float)):

@@ -81,6 +81,7 @@ LOSS_FUNCTIONS = {
     "binary_cross_entropy": BCE, "nll_loss": NLL,
 }
 LOSS_MODULES = {"CrossEntropyLoss": CROSS_ENTROPY, "BCEWithLogitsLoss": BCE_WITH_LOGITS, "BCELoss": BCE, "NLLLoss": NLL}
+DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 
 # Context managers (and decorators) under which no graph is recorded: evaluation code.

@@ -58,12 +58,12 @@ import re
 import libcst as cst
 
 from torchlint.analysis.facts import call_argument, is_constant
+from torchlint.analysis.torch_api import DATA_LOADERS
 from torchlint.analysis.evaluation import EVAL_FUNCTION_WORDS
 from torchlint.analysis.names import dotted_name, name_words
 from torchlint.rule import Rule
 
 PROCESS_GROUP = frozenset({"torch.distributed.init_process_group", "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel"})
-DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 DISTRIBUTED_SAMPLERS = frozenset({"torch.utils.data.distributed.DistributedSampler", "torch.utils.data.DistributedSampler"})
 # ``accelerator.prepare(loader)``, Fabric's ``setup_dataloaders``: the framework shards the loader
 DISTRIBUTING_METHODS = frozenset({"prepare", "setup_dataloaders", "prepare_data_loader", "make_private", "make_private_with_epsilon"})

@@ -62,10 +62,9 @@ import libcst as cst
 from torchlint.analysis.events import SCHEDULER_STEP
 from torchlint.analysis.facts import call_argument
 from torchlint.analysis.order import conditional_blocks
-from torchlint.analysis.torch_api import EPOCH_SCHEDULERS
+from torchlint.analysis.torch_api import DATA_LOADERS, EPOCH_SCHEDULERS
 from torchlint.rule import Rule
 
-DATA_LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 
 
 class EpochSchedulerInBatchLoop(Rule):

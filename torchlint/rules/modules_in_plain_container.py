@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.facts import is_self_attribute
 from torchlint.rule import Rule
 
 CONTAINERS = (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.DictComp, cst.SetComp)
@@ -117,7 +118,7 @@ class ModulesInPlainContainer(Rule):
     def _additions(self, attr: str, init):
         for site in self.facts.calls_within(init):
             func = site.node.func
-            if (isinstance(func, cst.Attribute) and func.attr.value in ADDING_METHODS and _is_self_attribute(func.value, attr)
+            if (isinstance(func, cst.Attribute) and func.attr.value in ADDING_METHODS and is_self_attribute(func.value, attr)
                     and any(self._is_new_layer(arg.value, init) or isinstance(arg.value, CONTAINERS) and self._holds_new_layers(arg.value, init)
                             for arg in site.node.args)):
                 yield site
@@ -153,10 +154,6 @@ class ModulesInPlainContainer(Rule):
             ("good: an optimizer step updates every layer", good["hidden_layers_updated_by_step"] == good["hidden_layers"]),
             ("good: .to(torch.float64) converts every layer", good["head_is_float64_after_to"] and good["hidden_is_float64_after_to"]),
         ]
-
-
-def _is_self_attribute(expr: cst.BaseExpression, attr: str) -> bool:
-    return isinstance(expr, cst.Attribute) and expr.attr.value == attr and isinstance(expr.value, cst.Name) and expr.value.value == "self"
 
 
 def _kind(container: cst.BaseExpression) -> str:

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.facts import call_argument
+from torchlint.analysis.facts import call_argument, is_self_attribute
 from torchlint.analysis.torch_api import PARAMETER_CONSTRUCTORS, TENSOR_FACTORIES
 from torchlint.rule import Rule
 
@@ -135,9 +135,9 @@ class TensorAttributeNotRegistered(Rule):
         for scope in reached:
             for site in self.facts.calls_within(scope):
                 func = site.node.func
-                if isinstance(func, cst.Attribute) and func.attr.value in MOVING_METHODS and _is_self_attribute(func.value, attr):
+                if isinstance(func, cst.Attribute) and func.attr.value in MOVING_METHODS and is_self_attribute(func.value, attr):
                     return False
-                passed = any(_is_self_attribute(arg.value, attr) for arg in site.node.args)
+                passed = any(is_self_attribute(arg.value, attr) for arg in site.node.args)
                 if passed and not (self.facts.qualified_name(func) or "").startswith("torch."):
                     return False
         return True
@@ -152,10 +152,6 @@ class TensorAttributeNotRegistered(Rule):
             ("good: the reloaded model predicts the same", good["reload_output_max_diff"] < 1e-6),
             ("good: .to(torch.float64) converts the buffers too", good["weight_is_float64_after_to"] and good["mean_is_float64_after_to"] and good["std_is_float64_after_to"]),
         ]
-
-
-def _is_self_attribute(expr: cst.BaseExpression, attr: str) -> bool:
-    return isinstance(expr, cst.Attribute) and expr.attr.value == attr and isinstance(expr.value, cst.Name) and expr.value.value == "self"
 
 
 def _is_number_literal(expr: cst.BaseExpression) -> bool:

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PYPROJECT", help="use this pyproject.toml instead of the nearest one")
     parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    parser.add_argument("--fix", action=argparse.BooleanOptionalAction, default=False, help="apply the safe fixes to the files, then report what remains")
+    parser.add_argument("--unsafe-fixes", action=argparse.BooleanOptionalAction, default=None, help="also apply (and show) the fixes that may change more than the bug")
+    parser.add_argument("--diff", action="store_true", help="print a unified diff of what --fix would change and write nothing; exit 1 when there is a diff")
+    parser.add_argument("--show-fixes", action="store_true", help="with --fix, list the fixes that were applied")
+    parser.add_argument("--exit-non-zero-on-fix", action="store_true", help="with --fix, exit 1 when something was fixed, even if nothing remains")
+    parser.add_argument("--fixable", type=_codes, metavar="CODES", help="codes or prefixes whose fixes may be applied (default: all)")
+    parser.add_argument("--unfixable", type=_codes, default=[], metavar="CODES", help="codes or prefixes whose fixes are never applied")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary line")
     parser.add_argument("-v", "--verbose", action="store_true", help="also say which files were skipped and why (notebooks in other languages)")
@@ -84,44 +91,99 @@ def _lint(argv: list[str]) -> int:
     if options.jobs is not None and options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     config = _load_config(options)
-    config = config.with_overrides(select=options.select, extend_select=options.extend_select, ignore=options.ignore)
-    result = lint_paths(options.paths, config, jobs=options.jobs)
+    config = config.with_overrides(select=options.select, extend_select=options.extend_select, ignore=options.ignore,
+                                   unsafe_fixes=options.unsafe_fixes, fixable=options.fixable, unfixable=options.unfixable)
+    fix_mode = "diff" if options.diff else "write" if options.fix else None
+    result = lint_paths(options.paths, config, jobs=options.jobs, fix=fix_mode)
 
     for message in result.errors:
         print(f"torchlint: {message}", file=sys.stderr)
     if options.verbose:
         for message in result.skipped:
             print(f"torchlint: note: {message}", file=sys.stderr)
-    report = REPORTERS[options.format](result.findings)
+    if fix_mode == "diff":
+        return _report_diff(result, options)
+    report = _render(options.format, result.findings, config)
     if options.output_file:
         _write_atomically(options.output_file, report)
     else:
         sys.stdout.write(report)
+    if options.show_fixes and result.fixed and options.format == "text":
+        print(_fixed_list(result.fixed))
     # The summary is for the person at the terminal: it stays out of machine-readable output.
     if (options.format == "text" or options.output_file) and not options.quiet:
-        print(_summary(result), file=sys.stdout if result.findings else sys.stderr)
+        print(_summary(result, config), file=sys.stdout if result.findings else sys.stderr)
 
     if any(message.startswith("error:") for message in result.errors):
         return EXIT_ERROR
+    if result.fixed and options.exit_non_zero_on_fix:
+        return EXIT_FINDINGS
     if result.findings and not options.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
 
 
-def _summary(result) -> str:
-    """One line for the person at the terminal. "All checks passed" only when files were
+def _render(output_format: str, findings, config: Config) -> str:
+    if output_format == "text":  # marks with [*] the findings --fix would repair, as ruff does
+        return REPORTERS["text"](findings, fixable=config.applies_fix)
+    return REPORTERS[output_format](findings)
+
+
+def _report_diff(result, options) -> int:
+    """--diff: the diffs on standard output, a count on standard error; exit 1 when a file would change."""
+    sys.stdout.write("".join(result.diffs))
+    if not options.quiet:
+        count = len(result.fixed)
+        files = len(result.diffs)
+        if count:
+            print(f"Would fix {count} problem{'s' if count != 1 else ''} in {files} file{'s' if files != 1 else ''}.", file=sys.stderr)
+        else:
+            print("No fixes available.", file=sys.stderr)
+    if any(message.startswith("error:") for message in result.errors):
+        return EXIT_ERROR
+    return EXIT_FINDINGS if result.diffs else EXIT_CLEAN
+
+
+def _fixed_list(fixed) -> str:
+    """ruff's --show-fixes: per file, how many of each code were fixed."""
+    from collections import Counter
+
+    lines = [f"Fixed {len(fixed)} problem{'s' if len(fixed) != 1 else ''}:"]
+    by_path: dict[str, Counter] = {}
+    for finding in fixed:
+        by_path.setdefault(finding.path, Counter())[(finding.code, finding.name)] += 1
+    for path, counts in by_path.items():
+        lines.append(f"- {path}:")
+        lines.extend(f"    {count} \u00d7 {code} ({name})" for (code, name), count in sorted(counts.items()))
+    return "\n".join(lines)
+
+
+def _summary(result, config: Optional[Config] = None) -> str:
+    """One line (or two) for the person at the terminal. "All checks passed" only when files were
     analysed and none had an error: a run that could not look must not sound reassuring."""
-    count, files = len(result.findings), result.files_checked
+    count, files, fixed = len(result.findings), result.files_checked, len(result.fixed)
     checked = f"{files} file{'s' if files != 1 else ''} checked"
     if result.skipped:
         checked += f", {len(result.skipped)} skipped (see --verbose)"
-    if count:
-        return f"Found {count} problem{'s' if count != 1 else ''} ({checked})."
-    if files == 0:
+    if fixed:
+        line = f"Found {count + fixed} problem{'s' if count + fixed != 1 else ''} ({fixed} fixed, {count} remaining) ({checked})."
+    elif count:
+        line = f"Found {count} problem{'s' if count != 1 else ''} ({checked})."
+    elif files == 0:
         return f"Nothing was checked ({checked})."
-    if any(message.startswith("error:") for message in result.errors):
+    elif any(message.startswith("error:") for message in result.errors):
         return f"No problems found, but errors occurred ({checked})."
-    return f"All checks passed ({checked})."
+    else:
+        return f"All checks passed ({checked})."
+    if config is not None:
+        applicable = sum(1 for finding in result.findings if config.applies_fix(finding))
+        hidden = sum(1 for finding in result.findings if finding.fix is not None and not config.applies_fix(finding)
+                     and not config.unsafe_fixes and config.is_fixable(finding.code, finding.name))
+        if applicable:
+            line += f"\n[*] {applicable} fixable with the `--fix` option."
+        if hidden:
+            line += f"\n({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)"
+    return line
 
 
 def _write_atomically(path: str, text: str) -> None:

@@ -27,7 +27,8 @@ DEFAULT_EXCLUDE = (
     ".ruff_cache", ".eggs", "*.egg-info", ".ipynb_checkpoints",
 )
 DEFAULT_INCLUDE = ("*.py", "*.ipynb")
-KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "include", "extend-include"}
+KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "include", "extend-include",
+              "fixable", "unfixable", "unsafe-fixes"}
 
 
 class ConfigError(Exception):
@@ -44,12 +45,23 @@ class Config:
     extend_exclude: tuple[str, ...] = ()
     include: tuple[str, ...] = DEFAULT_INCLUDE
     extend_include: tuple[str, ...] = ()
+    fixable: Optional[tuple[str, ...]] = None  # codes whose fixes may be applied; None: all
+    unfixable: tuple[str, ...] = ()
+    unsafe_fixes: bool = False  # also apply fixes that may change more than the bug
     root: str = "."  # the directory of the pyproject.toml the globs are relative to
     source: Optional[str] = None  # that pyproject.toml, when there is one
 
-    def with_overrides(self, select=None, extend_select=None, ignore=None) -> "Config":
-        """Command-line options: --select replaces, --extend-select and --ignore add."""
+    def with_overrides(self, select=None, extend_select=None, ignore=None, unsafe_fixes=None, fixable=None, unfixable=None) -> "Config":
+        """Command-line options: --select and --fixable replace, --extend-select, --ignore and
+        --unfixable add, --unsafe-fixes / --no-unsafe-fixes set."""
         changed = self
+        if unsafe_fixes is not None:
+            changed = replace(changed, unsafe_fixes=unsafe_fixes)
+        if fixable is not None:
+            changed = replace(changed, fixable=tuple(fixable))
+        if unfixable:
+            changed = replace(changed, unfixable=changed.unfixable + tuple(unfixable))
+        registry.check_selectors([*(changed.fixable or ()), *changed.unfixable])
         if select is not None:
             changed = replace(changed, select=tuple(select))
         if extend_select:
@@ -58,6 +70,16 @@ class Config:
             changed = replace(changed, ignore=changed.ignore + tuple(ignore))
         registry.check_selectors([*(changed.select or ()), *changed.extend_select, *changed.ignore])
         return changed
+
+    def is_fixable(self, code: str, name: str) -> bool:
+        """Whether ``fixable`` / ``unfixable`` let this rule's fixes be applied (ruff's keys)."""
+        return registry.is_selected(code, name, True, self.fixable, (), self.unfixable)
+
+    def applies_fix(self, finding) -> bool:
+        """Whether --fix applies this finding's fix: it has one, the rule is fixable, and the
+        fix is safe or unsafe fixes were asked for."""
+        fix = finding.fix
+        return fix is not None and (fix.safety.value == "safe" or self.unsafe_fixes) and self.is_fixable(finding.code, finding.name)
 
     def is_excluded(self, path: str) -> bool:
         """A pattern without ``/`` matches a file or directory name anywhere below the paths
@@ -186,8 +208,14 @@ def load_config(pyproject: Optional[Path]) -> Config:
             raise ConfigError(f"{where}: per-file-ignores: {error}") from None
         per_file_ignores.append((pattern, tuple(value)))
 
+    unsafe_fixes = table.get("unsafe-fixes", False)
+    if not isinstance(unsafe_fixes, bool):
+        raise ConfigError(f"{where}: unsafe-fixes must be true or false")
     return Config(
         select=codes("select"),
+        fixable=codes("fixable"),
+        unfixable=codes("unfixable") or (),
+        unsafe_fixes=unsafe_fixes,
         extend_select=codes("extend-select") or (),
         ignore=codes("ignore") or (),
         per_file_ignores=tuple(per_file_ignores),

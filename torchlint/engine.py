@@ -12,9 +12,12 @@ after the one walk that builds the facts.
 from __future__ import annotations
 
 import ast
+import difflib
+import io
 import os
 import sys
 import threading
+import tokenize
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,12 +27,13 @@ from typing import Iterable, Optional, Sequence
 import libcst as cst
 from libcst._position import CodePosition, CodeRange
 
-from torchlint import registry
+from torchlint import fixing, registry
 from torchlint.analysis import FileFacts
 from torchlint.analysis.project import ProjectIndex
 from torchlint.config import Config
-from torchlint.findings import Finding
-from torchlint.notebook import Notebook, NotANotebook, is_notebook_path, read_notebook
+from torchlint.edits import ProposedFix
+from torchlint.findings import Finding, Fix
+from torchlint.notebook import Notebook, NotANotebook, code_cell_sources, is_notebook_path, read_notebook, replace_code_cell_sources
 from torchlint.positions import positions_of
 from torchlint.rule import Rule
 from torchlint.source import MAX_FILE_BYTES, MAX_NOTEBOOK_BYTES, decode, python_syntax_error
@@ -52,6 +56,8 @@ class LintResult:
     errors: list[str] = field(default_factory=list)  # one line each: missing paths, internal errors
     files_checked: int = 0
     skipped: list[str] = field(default_factory=list)  # one line each: a file left out on purpose, and why
+    fixed: list[Finding] = field(default_factory=list)  # the findings whose fixes were applied (or would be, for a diff)
+    diffs: list[str] = field(default_factory=list)  # unified diffs, one per file a fix changes (fix="diff")
 
 
 # -- public entry points ---------------------------------------------------------------------
@@ -64,7 +70,11 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Con
     return findings
 
 
-def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Optional[int] = None) -> LintResult:
+def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Optional[int] = None,
+               fix: Optional[str] = None) -> LintResult:
+    """Lint the files under ``paths``. With ``fix="write"`` the fixes ``config`` allows are
+    applied to the files first and the findings that remain are returned; with ``fix="diff"``
+    nothing is written and ``diffs`` holds what would change."""
     config = config or Config()
     files, errors = discover(paths, config)
     result = LintResult(errors=errors, files_checked=len(files))
@@ -73,16 +83,20 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Opti
         chunk = max(1, len(files) // (jobs * 4))
         # each worker process keeps its own project index for all the files it lints
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(_lint_file, files, [config] * len(files), chunksize=chunk))
+            outcomes = list(pool.map(_lint_file, files, [config] * len(files), [fix] * len(files), chunksize=chunk))
     else:
-        outcomes = [_lint_file(path, config) for path in files]
-    for findings, file_errors, skipped in outcomes:
+        outcomes = [_lint_file(path, config, fix) for path in files]
+    for (findings, file_errors, skipped), fixed, diff in outcomes:
         result.findings.extend(findings)
         result.errors.extend(file_errors)
+        result.fixed.extend(fixed)
+        if diff:
+            result.diffs.append(diff)
         if skipped is not None:
             result.skipped.append(skipped)
             result.files_checked -= 1
     result.findings.sort()
+    result.fixed.sort()
     return result
 
 
@@ -136,8 +150,15 @@ def _is_virtualenv(directory: str) -> bool:
 _PROJECT = ProjectIndex()
 
 
-def _lint_file(path: str, config: Config) -> Outcome:
-    return _on_large_stack(_read_and_lint, path, config)
+def _lint_file(path: str, config: Config, fix: Optional[str] = None) -> tuple[Outcome, list[Finding], Optional[str]]:
+    """The file's outcome, the findings fixed in it and, for ``fix="diff"``, its diff."""
+    if fix is None:
+        return _on_large_stack(_read_and_lint, path, config), [], None
+    outcome = _on_large_stack(_read_and_fix, path, config, fix)
+    if len(outcome) == 3:  # an internal error, as (findings, errors, skipped)
+        return outcome, [], None
+    findings, errors, skipped, fixed, diff = outcome
+    return (findings, errors, skipped), fixed, diff
 
 
 def _on_large_stack(work, path: str, *args):
@@ -164,6 +185,12 @@ def _on_large_stack(work, path: str, *args):
 
 
 def _read_and_lint(path: str, config: Config) -> Outcome:
+    data = _read(path, config)
+    return data if isinstance(data, tuple) else _lint_contents(data, path, config)
+
+
+def _read(path: str, config: Config) -> bytes | Outcome:
+    """The file's bytes, or the outcome of a file that cannot be read."""
     # a notebook's size is mostly its outputs; the limit applies to its code once extracted
     limit = MAX_NOTEBOOK_BYTES if is_notebook_path(path) else MAX_FILE_BYTES
     try:
@@ -171,10 +198,117 @@ def _read_and_lint(path: str, config: Config) -> Outcome:
         if size > limit:
             return _file_problem(path, config, UNREADABLE, f"file too large to lint ({size / 1048576:.1f} MiB; the limit is {limit // 1048576} MiB)"), [], None
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError as error:
         return _file_problem(path, config, UNREADABLE, f"cannot read file: {error.strerror or error}"), [], None
-    return _lint_contents(data, path, config)
+
+
+# -- fixing one file ---------------------------------------------------------------------------
+
+
+def _read_and_fix(path: str, config: Config, mode: str) -> tuple:
+    """(findings, errors, skipped, fixed, diff): the file after its fixes, written back unless
+    ``mode`` is "diff". A file is written only if the fixed text parses, and only if it still
+    holds the bytes it was read with."""
+    data = _read(path, config)
+    if isinstance(data, tuple):
+        return (*data, [], None)
+    new, (findings, errors, skipped), fixed = fix_contents(data, path, config)
+    if new == data:
+        return findings, errors, skipped, [], None
+    if mode == "diff":
+        return findings, errors, skipped, fixed, _unified_diff(path, data, new)
+    try:
+        fixing.write_atomically(path, data, new)
+    except fixing.NotWritten as error:
+        findings, errors, skipped = _lint_contents(data, path, config)
+        return findings, [*errors, f"error: {path}: not fixed: {error}"], skipped, [], None
+    return findings, errors, skipped, fixed, None
+
+
+def fix_contents(data: bytes, path: str, config: Config) -> tuple[bytes, Outcome, list[Finding]]:
+    """(the fixed bytes, the outcome of linting them, the findings fixed). Fixes are applied in
+    passes, each pass the fixes that do not overlap, until none is left or ``MAX_PASSES``."""
+    encoding = _encoding_of(data, path)
+    try:
+        text = data.decode(encoding) if encoding else None
+    except (UnicodeDecodeError, LookupError):
+        text = None
+    if text is None or text.encode(encoding) != data:  # undecodable, or bytes a round trip would change
+        return data, _lint_contents(data, path, config), []
+    current, fixed, seen = text, [], {text}
+    outcome = _lint_contents(current, path, config)
+    for _ in range(fixing.MAX_PASSES):
+        ready = [finding for finding in outcome[0] if config.applies_fix(finding)]
+        if outcome[2] is not None or not ready:
+            break
+        new, applied = _apply_parsing(current, ready, path)
+        if not applied or new in seen:
+            break
+        after = _lint_contents(new, path, config)
+        # A pass must leave fewer findings of the rules it fixed; one that does not (a fix
+        # that does not remove its finding) is undone, so it cannot repeat itself pass after pass.
+        codes = {finding.code for finding in applied}
+        if sum(f.code in codes for f in after[0]) >= sum(f.code in codes for f in outcome[0]):
+            break
+        current, fixed, outcome = new, fixed + applied, after
+        seen.add(new)
+    return current.encode(encoding), outcome, fixed
+
+
+def _encoding_of(data: bytes, path: str) -> Optional[str]:
+    if is_notebook_path(path):
+        return "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+    except SyntaxError:
+        return None
+
+
+def _apply_parsing(text: str, findings: list[Finding], path: str) -> tuple[str, list[Finding]]:
+    """Apply the fixes together; if the result does not parse, one at a time, keeping each only
+    when the text still parses. A fix that would break the file is never applied."""
+    new, applied = _apply(text, findings, path)
+    if applied and _parses(new, path, text):
+        return new, applied
+    kept: list[Finding] = []
+    for finding in findings:
+        candidate, one = _apply(text, [finding], path)
+        if one and _parses(candidate, path, text):
+            text, kept = candidate, kept + one
+            break  # the others' positions are stale now; the next pass finds them again
+    return text, kept
+
+
+def _apply(text: str, findings: list[Finding], path: str) -> tuple[str, list[Finding]]:
+    if not is_notebook_path(path):
+        changed, applied = fixing.apply({None: text}, findings)
+        return changed[None], applied
+    try:
+        sources = code_cell_sources(text)
+        cells = {edit.cell for finding in findings for edit in finding.fix.edits if edit.cell in sources}
+        changed, applied = fixing.apply({cell: sources[cell] for cell in cells}, findings)
+        return replace_code_cell_sources(text, {cell: source for cell, source in changed.items() if source != sources[cell]}), applied
+    except (NotANotebook, ValueError):
+        return text, []
+
+
+def _parses(new: str, path: str, old: str) -> bool:
+    if not is_notebook_path(path):
+        return python_syntax_error(new) is None
+    try:
+        return len(read_notebook(new).broken_cells) <= len(read_notebook(old).broken_cells)
+    except NotANotebook:
+        return False
+
+
+def _unified_diff(path: str, old: bytes, new: bytes) -> str:
+    encoding = _encoding_of(old, path) or "utf-8"
+    before, after = (fixing.keep_ends(data.decode(encoding)) for data in (old, new))
+    lines = []
+    for line in difflib.unified_diff(before, after, fromfile=path, tofile=path):
+        lines.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
+    return "".join(lines)
 
 
 def _lint_contents(source: str | bytes, path: str, config: Config) -> Outcome:
@@ -215,7 +349,26 @@ def _in_cell(finding: Finding, notebook: Notebook) -> Finding:
         finding, cell=start.cell, file_line=start.file_line,
         line=start.line, column=finding.column + start.column_shift,
         end_line=end.line, end_column=finding.end_column + end.column_shift,
+        fix=_fix_in_cell(finding.fix, notebook),
     )
+
+
+def _fix_in_cell(fix: Optional[Fix], notebook: Notebook) -> Optional[Fix]:
+    """The fix in cell coordinates, or None when it touches a line IPython syntax was masked on
+    (its text in the program is not the cell's)."""
+    if fix is None:
+        return None
+    edits = []
+    for edit in fix.edits:
+        start = notebook.origin(edit.line)
+        touched = range(edit.line, edit.end_line + (1 if edit.end_column > 1 or edit.end_line == edit.line else 0))
+        origins = [notebook.origin(line) for line in touched if line <= len(notebook.origins)]
+        if start is None or edit.line > len(notebook.origins) or any(o is None or not o.verbatim or o.cell != start.cell for o in origins):
+            return None
+        # a cell's lines are consecutive in the program, so an end just past the cell's last
+        # line (a removed line) is the same distance past it in the cell
+        edits.append(replace(edit, cell=start.cell, line=start.line, end_line=start.line + edit.end_line - edit.line))
+    return replace(fix, edits=tuple(edits))
 
 
 def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Finding], list[str]]:
@@ -248,7 +401,7 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     except RecursionError:
         return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to parse"), []
 
-    reports: list[tuple[str, str, cst.CSTNode, str]] = []
+    reports: list[tuple[str, str, cst.CSTNode, str, Optional[ProposedFix]]] = []
     errors: list[str] = []
     with _deep_recursion():
         try:
@@ -260,7 +413,7 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
         except RecursionError:
             return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to analyse"), []
         for rule_class in rules:
-            rule = rule_class(facts, lambda code, name, node, message: reports.append((code, name, node, message)))
+            rule = rule_class(facts, lambda code, name, node, message, fix: reports.append((code, name, node, message, fix)))
             try:
                 for node_type, method in _visit_methods(rule):
                     for node in facts.walk.nodes_by_type[node_type]:
@@ -310,17 +463,21 @@ def _pathological_nesting(text: str) -> Optional[int]:
 
 def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
     """Positions are resolved only for files with findings: it costs another pass over the tree."""
-    positions = positions_of(module, [node for _, _, node, _ in reports])
+    wanted = [node for _, _, node, _, _ in reports]
+    wanted += [node for *_, fix in reports if fix is not None for node in fix.nodes()]
+    positions = positions_of(module, wanted)
     noqa_text = noqa_lines(text)
+    lines = fixing.Lines(text)
     findings = set()
-    for code, name, node, message in reports:
+    for code, name, node, message, proposed in reports:
         where = positions.get(node)
         if where is None:  # a node outside the tree: a rule bug, but never a lost finding
             where = CodeRange(CodePosition(1, 0), CodePosition(1, 0))
         line, column = where.start.line, where.start.column + 1
         if is_suppressed(code, noqa_text(line)):
             continue
-        findings.add(Finding(path, line, column, where.end.line, where.end.column + 1, code, name, message))
+        fix = fixing.resolve(proposed, positions, lines, module.default_newline) if proposed is not None else None
+        findings.add(Finding(path, line, column, where.end.line, where.end.column + 1, code, name, message, fix))
     return sorted(findings)
 
 

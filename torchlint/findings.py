@@ -13,12 +13,32 @@ class FixSafety(Enum):
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace the text from (line, column) up to (end_line, end_column) with ``content``.
+    1-based like a finding's position; an insertion has start == end. In a notebook the
+    position is within ``cell``, as for a finding."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+    cell: Optional[int] = None
+
+    def to_json(self) -> dict:
+        located = {"cell": self.cell} if self.cell is not None else {}
+        return {**located, "line": self.line, "column": self.column, "end_line": self.end_line,
+                "end_column": self.end_column, "content": self.content}
+
+
+@dataclass(frozen=True)
 class Fix:
     title: str
     safety: FixSafety
-    start_offset: int
-    end_offset: int
-    replacement: str
+    edits: tuple[Edit, ...]
+
+    def to_json(self) -> dict:
+        return {"title": self.title, "applicability": self.safety.value, "edits": [edit.to_json() for edit in self.edits]}
 
 
 @dataclass(frozen=True)
@@ -65,4 +85,5 @@ class Finding:
             "code": self.code,
             "name": self.name,
             "message": self.message,
+            "fix": self.fix.to_json() if self.fix is not None else None,
         }

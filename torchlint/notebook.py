@@ -49,6 +49,7 @@ class Origin:
     line: int  # 1-based line within the cell
     column_shift: int  # characters removed from the start of the line (indentation, ``%time ``)
     file_line: int  # the line of the .ipynb file that holds it
+    verbatim: bool = True  # the line is the cell's own text (not masked IPython): fixes may edit it
 
 
 @dataclass(frozen=True)
@@ -160,9 +161,9 @@ def _add_cell(notebook: Notebook, program: list[str], cell: int, parts: list[str
         line = min(max(line, 1), len(masked))
         notebook.broken_cells.append(BrokenCell(cell, line, column + masked[line - 1][1], message, file_lines[line - 1]))
         return
-    for number, (text, shift) in enumerate(masked, start=1):
+    for number, ((text, shift), original) in enumerate(zip(masked, lines), start=1):
         program.append(text + "\n")
-        notebook.origins.append(Origin(cell, number, shift, file_lines[number - 1]))
+        notebook.origins.append(Origin(cell, number, shift, file_lines[number - 1], verbatim=shift == 0 and text == original))
 
 
 def _mask_ipython(lines: list[str]) -> Optional[list[tuple[str, int]]]:
@@ -302,10 +303,13 @@ def _source_file_lines(text: str) -> list[list[int]]:
     """For each cell in document order, the line of the file on which each part of its source
     starts. Tools that show the raw file (SARIF viewers, GitHub annotations) point there."""
     newlines = [match.start() for match in re.finditer("\n", text)]
-    found: list[list[int]] = []
+    return [[bisect.bisect_right(newlines, start) + 1 for start, _ in spans] for spans in _source_spans(text)]
 
-    def line_at(offset: int) -> int:
-        return bisect.bisect_right(newlines, offset) + 1
+
+def _source_spans(text: str) -> list[list[tuple[int, int]]]:
+    """For each cell in document order, the (start, end) offsets in the file of each JSON string
+    of its source, quotes included."""
+    found: list[list[tuple[int, int]]] = []
 
     path: list = []  # keys and indexes from the document down to the current value
     stack: list[list] = []  # per open container: ["array"] or ["object", whether path ends in its key]
@@ -342,7 +346,59 @@ def _source_file_lines(text: str) -> list[list[int]]:
             if cell is not None:
                 while len(found) <= cell:
                     found.append([])
-                found[cell].append(line_at(token.start(1)))
+                found[cell].append(token.span(1))
+    return found
+
+
+# -- writing fixed cells back ------------------------------------------------------------------
+
+
+def code_cell_sources(text: str) -> dict[int, str]:
+    """The source of each code cell of an nbformat-4 notebook, by its 1-based number among the
+    code cells (the numbering of findings)."""
+    return {number: source for number, (_, source, _) in _code_cells(text).items()}
+
+
+def replace_code_cell_sources(text: str, sources: dict[int, str]) -> str:
+    """The notebook's JSON with these code cells' sources replaced and every other byte kept:
+    outputs, metadata, key order, indentation, and the JSON text of each unchanged line."""
+    cells = _code_cells(text)
+    spans = _source_spans(text)
+    ascii_only = text.isascii()
+    replacements = []
+    for number, source in sources.items():
+        position, old, was_list = cells[number]
+        tokens = spans[position] if position < len(spans) else []
+        if not tokens:
+            raise NotANotebook(f"cannot locate the source of code cell {number}")
+        encode = lambda part: json.dumps(part, ensure_ascii=ascii_only)  # noqa: E731
+        if not was_list:
+            replacements.append((tokens[0][0], tokens[-1][1], encode(source)))
+            continue
+        raw = {json.loads(text[start:end]): text[start:end] for start, end in tokens}
+        if len(tokens) > 1:
+            separator = text[tokens[0][1]:tokens[1][0]]
+        else:
+            opening = text.rfind("[", 0, tokens[0][0])
+            separator = "," + text[opening + 1:tokens[0][0]]
+        parts = [part for part in re.split(r"(?<=\n)|(?<=\r)(?!\n)", source) if part]
+        replacements.append((tokens[0][0], tokens[-1][1], separator.join(raw.get(part) or encode(part) for part in parts)))
+    for start, end, replacement in sorted(replacements, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _code_cells(text: str) -> dict[int, tuple[int, str, bool]]:
+    """Code cell number -> (position in the cells list, source, whether the source is a list)."""
+    document = json.loads(text)
+    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(cells, list):
+        raise NotANotebook("only nbformat-4 notebooks (with a top-level 'cells' list) can be fixed")
+    found = {}
+    for position, cell in enumerate(cells):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            found[len(found) + 1] = (position, "".join(source) if isinstance(source, list) else source, isinstance(source, list))
     return found
 
 

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Optional, Sequenc
 
 import libcst as cst
 
+from torchlint.edits import NodeEdit, ProposedFix
+from torchlint.findings import FixSafety
+
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
 
@@ -38,12 +41,23 @@ class Rule:
     # sign of torch at all) gets no PyTorch rule: ``net(X)`` there is not a torch model.
     PYTORCH_ONLY: ClassVar[bool] = True
 
-    def __init__(self, facts: "FileFacts", report: Callable[[str, str, cst.CSTNode, str], None]):
+    # A rule with a fix names it (``FIX_TITLE``, an imperative phrase) and says whether it keeps
+    # behaviour except for the bug (SAFE, applied by --fix) or may change more (UNSAFE, applied
+    # only with --unsafe-fixes). A report may pass another safety for one finding.
+    FIX_TITLE: ClassVar[Optional[str]] = None
+    FIX_SAFETY: ClassVar[FixSafety] = FixSafety.SAFE
+
+    def __init__(self, facts: "FileFacts", report: Callable[[str, str, cst.CSTNode, str, Optional[ProposedFix]], None]):
         self.facts = facts
         self._report = report
 
-    def report(self, node: cst.CSTNode, message: Optional[str] = None) -> None:
-        self._report(self.CODE, self.NAME, node, message or self.MESSAGE)
+    def report(self, node: cst.CSTNode, message: Optional[str] = None, *, fix: Sequence[NodeEdit] = (),
+               fix_safety: Optional[FixSafety] = None) -> None:
+        proposed = None
+        if fix:
+            title = self.FIX_TITLE or f"Fix {self.CODE}"
+            proposed = ProposedFix(title, fix_safety or self.FIX_SAFETY, tuple(fix))
+        self._report(self.CODE, self.NAME, node, message or self.MESSAGE, proposed)
 
     @classmethod
     def runtime_claim(cls, bad: Observation, good: Observation) -> Sequence[tuple[str, bool]]:

@@ -15,7 +15,7 @@ import libcst as cst
 from torchlint.analysis import arguments, evaluation, events, flows, modules, order, torch_api
 from torchlint.analysis.events import Event
 from torchlint.analysis.evaluation import EvalScope
-from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope
+from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, Scope, reads_grad, unwrap_module_methods
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.project import ClassRef, FunctionRef, ProjectIndex
 from torchlint.analysis.values import Value, resolve
@@ -36,6 +36,10 @@ class FileFacts:
 
     def qualified_name(self, expr: cst.CSTNode) -> Optional[str]:
         return self.walk.imports.qualified_name(expr)
+
+    def spelling(self, qualified: str) -> Optional[str]:
+        """How this file's imports let code name ``qualified`` (``nn.ModuleList``), or None."""
+        return self.walk.imports.spelling(qualified)
 
     def call_site(self, node: cst.CSTNode) -> Optional[CallSite]:
         """The call site of a call node (None for anything else, such as ``p.grad = None``)."""
@@ -240,6 +244,28 @@ class FileFacts:
         tensor expression is known to hold; None when it cannot be told."""
         return flows.output_kind(self, Value(expr, scope, index))
 
+    def activation_input(self, expr: cst.BaseExpression, scope: Scope, index: int) -> Optional[tuple[str, cst.BaseExpression, cst.BaseExpression]]:
+        """(kind, the expression to replace, the activation's input that can replace it) when
+        this is directly an activation's output and its input can stand in for it; see flows."""
+        return flows.activation_input(self, Value(expr, scope, index))
+
+    def assigned_name(self, site: CallSite) -> Optional[str]:
+        """``loader`` for ``loader = DataLoader(...)`` (also ``head = nn.Linear(...).to(device)``):
+        the local name the call's value is bound to, or None."""
+        for name, entries in site.scope.bindings.items():
+            if any(value is not None and site.node in unwrap_module_methods(value) for _, value in entries):
+                return name
+        return None
+
+    def reads_gradients(self, scope: Scope) -> bool:
+        """Does the function's code touch some ``.grad`` (``p.grad.norm()``, ``p.grad = None``)?"""
+        return self._cached(("reads-grad", scope), lambda: reads_grad(scope.node))
+
+    def reads_of(self, scope: Scope, name: str) -> int:
+        """How many times ``name`` is read in a function (closures included), counted with
+        care to err high: a name written as an attribute or keyword counts as a read."""
+        return self._cached(("reads", scope, name), lambda: _occurrences(scope.node, name) - len(scope.bindings.get(name, ())))
+
     def loss_input(self, site: CallSite) -> Optional[tuple[str, cst.BaseExpression]]:
         """(``torch_api.CROSS_ENTROPY``/``BCE_WITH_LOGITS``/``BCE``/``NLL``, the input argument)
         for a call that computes one of those losses."""
@@ -338,3 +364,17 @@ class FileFacts:
             self._memo[key] = provisional
             self._memo[key] = compute()
         return self._memo[key]
+
+
+def _occurrences(node: cst.CSTNode, name: str) -> int:
+    class Counter(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found = 0
+
+        def visit_Name(self, candidate: cst.Name) -> None:
+            self.found += candidate.value == name
+
+    counter = Counter()
+    node.visit(counter)
+    return counter.found

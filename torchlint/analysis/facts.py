@@ -128,6 +128,20 @@ def is_constant(expr: Optional[cst.CSTNode], name: str) -> bool:
     return isinstance(expr, cst.Name) and expr.value == name
 
 
+def is_literal(expr: Optional[cst.CSTNode]) -> bool:
+    """A number, string, ``True``/``False``/``None``, a negated number, or a tuple of them:
+    a value that means the same wherever it is written."""
+    if isinstance(expr, (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString)):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in ("True", "False", "None")
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
+        return isinstance(expr.expression, (cst.Integer, cst.Float))
+    if isinstance(expr, cst.Tuple):
+        return all(not isinstance(element, cst.StarredElement) and is_literal(element.value) for element in expr.elements)
+    return False
+
+
 def is_self_attribute(expr: Optional[cst.CSTNode], attr: str) -> bool:
     """``self.<attr>``."""
     return isinstance(expr, cst.Attribute) and expr.attr.value == attr and isinstance(expr.value, cst.Name) and expr.value.value == "self"

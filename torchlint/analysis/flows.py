@@ -120,6 +120,53 @@ def output_kind(facts: "FileFacts", value: Value, depth: int = 0) -> Optional[st
     return produced_kind(facts, Value(func, value.scope, value.index), depth + 1)
 
 
+def activation_input(facts: "FileFacts", value: Value) -> Optional[tuple[str, cst.BaseExpression, cst.BaseExpression]]:
+    """(kind, the expression to replace, its replacement) that makes ``value``, the direct
+    result of an activation function or method (``F.softmax(z, 1)``, ``z.sigmoid()``), the
+    activation's input instead:
+
+    - written right there: the call becomes its input;
+    - through a name read nowhere else (``p = F.softmax(model(x), 1)``): the call in the
+      binding becomes its input, and the name holds the logits;
+    - through a name read elsewhere too, when the input is a name that still holds the same
+      value here: that name replaces ``value``, and the probabilities stay for the other use.
+
+    None otherwise (through models, indexing or reshapes, or an input that would be computed twice)."""
+    bound = resolve(value)
+    call = bound.expr
+    if not isinstance(call, cst.Call):
+        return None
+    qualified = facts.qualified_name(call.func)
+    if qualified in torch_api.ACTIVATION_FUNCTIONS:
+        kind, source = torch_api.ACTIVATION_FUNCTIONS[qualified], call_argument(call, 0, "input")
+    elif qualified is None and isinstance(call.func, cst.Attribute) and call.func.attr.value in torch_api.ACTIVATION_METHODS and not _is_self_attribute(call.func):
+        kind, source = torch_api.ACTIVATION_METHODS[call.func.attr.value], call.func.value
+    else:
+        return None
+    if source is None or any(arg.star for arg in call.args):
+        return None
+    if call is value.expr:
+        return kind, call, source
+    name = value.expr.value if isinstance(value.expr, cst.Name) else None
+    if name is None:
+        return None
+    direct = binding_before(value.scope, name, value.index)
+    if direct is not None and direct.expr is call and bound.scope is value.scope and facts.reads_of(value.scope, name) == 1:
+        return kind, call, source
+    if isinstance(source, cst.Name) and _same_binding(source.value, bound, value):
+        return kind, value.expr, source
+    return None
+
+
+def _same_binding(name: str, first: Value, second: Value) -> bool:
+    if first.scope is not second.scope:
+        return False
+    before, after = binding_before(first.scope, name, first.index), binding_before(second.scope, name, second.index)
+    if before is None or after is None:  # a parameter, bound nowhere in the scope
+        return before is after and name not in first.scope.bindings
+    return before.expr is after.expr and before.index == after.index
+
+
 def produced_kind(facts: "FileFacts", callee: Value, depth: int = 0) -> Optional[str]:
     """What calling ``callee`` returns: an activation module (``nn.Softmax``, ``nn.Sigmoid``,
     ``nn.LogSoftmax``, ``nn.Linear``), a Sequential ending in one, an instance of a model of

@@ -80,6 +80,18 @@ class ImportTable:
         return f"{resolved}.{rest}" if rest else resolved
 
 
+    def spelling(self, qualified: str) -> Optional[str]:
+        """The shortest expression the file's imports give for an imported thing (``nn.ModuleList``
+        for ``torch.nn.ModuleList`` after ``import torch.nn as nn``), or None when none names it."""
+        found = []
+        for local, resolved in self.aliases.items():
+            if qualified == resolved:
+                found.append(local)
+            elif qualified.startswith(resolved + "."):
+                found.append(local + qualified[len(resolved):])
+        return min(found, key=lambda spelled: (len(spelled), spelled)) if found else None
+
+
 _WORD_BOUNDARY = re.compile(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])")
 
 

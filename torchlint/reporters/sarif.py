@@ -108,6 +108,18 @@ def _result(finding: Finding, index: dict[str, int]) -> dict:
         "message": {"text": message},
         "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(finding.path)}, "region": region}}],
     })
+    if finding.fix is not None and finding.cell is None:
+        # a notebook's edits are in cell coordinates, which no region of the raw JSON can express
+        result["fixes"] = [{
+            "description": {"text": f"{finding.fix.title} ({finding.fix.safety.value} fix)"},
+            "artifactChanges": [{
+                "artifactLocation": {"uri": _uri(finding.path)},
+                "replacements": [{
+                    "deletedRegion": {"startLine": edit.line, "startColumn": edit.column, "endLine": edit.end_line, "endColumn": edit.end_column},
+                    "insertedContent": {"text": edit.content},
+                } for edit in finding.fix.edits],
+            }],
+        }]
     if finding.cell is not None:
         result["properties"] = {
             "cell": finding.cell, "cellLine": finding.line, "cellColumn": finding.column,

@@ -54,6 +54,8 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.torch_api import PARAMETER_CONSTRUCTORS, TENSOR_FACTORIES
+from torchlint.analysis.names import dotted_name
+from torchlint.edits import Replace
 from torchlint.rule import Rule
 
 SHARED_WITH_MODULES = frozenset({"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "add", "sub", "mul", "div", "pow", "clamp"})
@@ -68,6 +70,7 @@ class DiscardedTensorResult(Rule):
     DEFAULT_ENABLED = False
     MESSAGE = "`{code}` returns a new tensor and leaves `{tensor}` unchanged: assign it (`{tensor} = {code}`)"
     TRIGGER_WORDS = ("torch",)
+    FIX_TITLE = "Assign the result"
 
     def visit_Expr(self, node: cst.Expr) -> None:
         call = node.value
@@ -84,7 +87,9 @@ class DiscardedTensorResult(Rule):
         if not self._is_tensor(receiver, site):
             return  # ``sock.detach()``, ``repo.clone(path)``, a NumPy array's ``reshape``
         code = cst.Module([]).code_for_node
-        self.report(node, self.MESSAGE.format(code=code(call), tensor=code(receiver)))
+        # only a name or an attribute is assigned to: a subscript would be evaluated twice
+        fix = [Replace(node, f"{code(receiver)} = {code(call)}")] if dotted_name(receiver) is not None else []
+        self.report(node, self.MESSAGE.format(code=code(call), tensor=code(receiver)), fix=fix)
 
     def _is_tensor(self, receiver: cst.BaseExpression, site) -> bool:
         """Built by a torch factory, a torch operation or a parameter in view (``torch.zeros``,

@@ -95,11 +95,11 @@ class DistributedLoaderWithoutSampler(Rule):
         for site in calls:
             qualified = self.facts.qualified_name(site.node.func)
             if qualified in DATA_LOADERS and not self._has_sampler(site.node) and not self._for_evaluation(site) and not self._framework_hook(site):
-                if _scoped(site, self._assigned_name(site)) not in prepared and site.node not in prepared_inline and not self._shards_itself(site):
+                if _scoped(site, self.facts.assigned_name(site)) not in prepared and site.node not in prepared_inline and not self._shards_itself(site):
                     self.report(site.node)
             elif qualified in DISTRIBUTED_SAMPLERS and not is_constant(call_argument(site.node, 3, "shuffle"), "False") and not self._for_evaluation(site) \
                     and site.scope not in set_epoch_places and (site.scope.enclosing_class is None or site.scope.enclosing_class not in set_epoch_places):
-                name = site.assigned_to_self and f"self.{site.assigned_to_self}" or self._assigned_name(site)
+                name = site.assigned_to_self and f"self.{site.assigned_to_self}" or self.facts.assigned_name(site)
                 if name is None and self._passed_inline(site, set_epoch_receivers):
                     self.report(site.node, self.SET_EPOCH_MESSAGE.format(sampler="the sampler"))
                 elif name is not None and _scoped(site, name) not in set_epoch_receivers and not self._handed_over(site, name):
@@ -122,15 +122,10 @@ class DistributedLoaderWithoutSampler(Rule):
     def _for_evaluation(self, site) -> bool:
         if EVAL_FUNCTION_WORDS & set(name_words(site.scope.name)):
             return True  # ``build_validation_loader``, ``evaluate``
-        name = self._assigned_name(site) or ""
+        name = self.facts.assigned_name(site) or ""
         dataset = dotted_name(call_argument(site.node, 0, "dataset")) or ""
         return bool(EVALUATION_NAME.search(name.rsplit(".", 1)[-1]) or EVALUATION_NAME.search(dataset.rsplit(".", 1)[-1]))
 
-    def _assigned_name(self, site):
-        for name, entries in site.scope.bindings.items():
-            if any(value is site.node for _, value in entries):
-                return name
-        return None
 
     def _framework_hook(self, site) -> bool:
         """A loader a framework asks for (Lightning's ``train_dataloader``) and distributes itself."""
@@ -142,7 +137,7 @@ class DistributedLoaderWithoutSampler(Rule):
         is never called."""
         for other in self.facts.walk.calls:
             if self.facts.qualified_name(other.node.func) in DATA_LOADERS and any(arg.value is site.node for arg in other.node.args):
-                loader = self._assigned_name(other)
+                loader = self.facts.assigned_name(other)
                 return loader is not None and _scoped(other, f"{loader}.sampler") not in set_epoch_receivers
         return False
 

@@ -59,7 +59,9 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis import torch_api
-from torchlint.analysis.facts import is_constant
+from torchlint.analysis.facts import is_constant, is_literal, is_self_attribute
+from torchlint.edits import InsertAfter, Replace
+from torchlint.findings import FixSafety
 from torchlint.rule import Rule
 
 
@@ -69,6 +71,10 @@ class LayerBuiltInForward(Rule):
     MESSAGE = "`{layer}` is constructed inside `{method}`: its weights are re-created on every call and never trained; build it in `__init__`"
     REPLACEMENT_MESSAGE = "`{layer}` in `{method}` replaces `self.{attribute}` built in `__init__`: an optimizer created before this call keeps updating the old layer and never trains the new one"
     TRIGGER_WORDS = ("torch",)
+    # Unsafe: the layer's weights join state_dict() (a checkpoint saved before no longer loads
+    # strictly) and are drawn at construction, which shifts every later random number.
+    FIX_TITLE = "Build the layer once in `__init__`"
+    FIX_SAFETY = FixSafety.UNSAFE
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         info = self.facts.class_info(node)
@@ -84,7 +90,32 @@ class LayerBuiltInForward(Rule):
                         message = self.REPLACEMENT_MESSAGE.format(layer=layer, method=method.name, attribute=site.assigned_to_self)
                         self.report(site.node, message)
                     continue  # first-time lazy initialisation: built once, then registered
-                self.report(site.node, self.MESSAGE.format(layer=layer, method=method.name))
+                self.report(site.node, self.MESSAGE.format(layer=layer, method=method.name), fix=self._built_in_init(info, site, layer))
+
+    def _built_in_init(self, info, site, layer: str) -> list:
+        """Build the layer once, as the last statement of ``__init__``, under the name it is
+        assigned to in ``forward`` (``head = nn.Linear(...)`` becomes ``self.head``), and use
+        that attribute where it was built. Only when the construction is not inside a loop or
+        branch (each pass would build its own) and every argument means the same in ``__init__``:
+        constants, and ``self`` attributes that ``__init__`` sets."""
+        init = info.methods.get("__init__")
+        statements = init.node.body.body if init is not None and isinstance(init.node.body, cst.IndentedBlock) else ()
+        if not statements or site.blocks or not all(self._available_in_init(arg, info, init) for arg in site.node.args):
+            return []
+        attribute = self.facts.assigned_name(site) or layer.rsplit(".", 1)[-1].lower()
+        if attribute in info.self_bindings or attribute in info.methods or attribute in site.scope.self_attributes:
+            return []
+        code = cst.Module([]).code_for_node(site.node)
+        return [Replace(site.node, f"self.{attribute}"), InsertAfter(statements[-1], f"self.{attribute} = {code}")]
+
+    def _available_in_init(self, arg: cst.Arg, info, init) -> bool:
+        value = arg.value
+        if arg.star or not (is_literal(value) or self.facts.qualified_name(value) is not None or isinstance(value, cst.Attribute)):
+            return False
+        if isinstance(value, cst.Attribute) and self.facts.qualified_name(value) is None:
+            return is_self_attribute(value, value.attr.value) and any(where is init for _, _, where in info.self_bindings.get(value.attr.value, []))
+        return True
+
 
     def _registered_in_init(self, info, attribute: str, rebuild) -> bool:
         """``__init__`` already stored a layer with parameters under this name, on a path the

@@ -98,6 +98,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.edits import InsertBefore, first_statement
+from torchlint.findings import FixSafety
 from torchlint.rule import Rule
 
 
@@ -105,6 +107,9 @@ class MissingEvalMode(Rule):
     CODE = "TL401"
     NAME = "missing-eval-mode"
     MESSAGE = "`{model}` is evaluated in training mode: dropout and batch norm stay active; call `{model}.eval()` before evaluating"
+    # Unsafe: the model stays in eval mode afterwards; training that follows needs `.train()`.
+    FIX_TITLE = "Switch the model to eval mode before evaluating"
+    FIX_SAFETY = FixSafety.UNSAFE
     TRIGGER_WORDS = ("no_grad", "inference_mode", "set_grad_enabled", "val", "test", "eval", "dev", "predict", "infer")
 
     def visit_Module(self, node: cst.Module) -> None:
@@ -120,7 +125,29 @@ class MissingEvalMode(Rule):
             if chosen is not None:
                 reported_calls.add(chosen.node)
                 model = cst.Module([]).code_for_node(chosen.node.func)
-                self.report(chosen.node, self.MESSAGE.format(model=model))
+                self.report(chosen.node, self.MESSAGE.format(model=model), fix=self._switch_first(eval_scope, chosen))
+
+    def _switch_first(self, eval_scope, site) -> list:
+        """``model.eval()`` just before the ``with``/``for`` block, or as the evaluation
+        function's first statement, where the model is already the one evaluated."""
+        model = site.node.func
+        root = model
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name):
+            return []
+        bindings = eval_scope.scope.bindings.get(root.value, [])
+        if eval_scope.kind == "function":
+            # a parameter (bound with no value at the start) or a name from outside only
+            if any(value is not None for _, value in bindings):
+                return []
+            where = first_statement(eval_scope.node)
+        else:
+            if any(eval_scope.start < index < site.index for index, _ in bindings):
+                return []  # bound inside the block: not there yet before it
+            where = eval_scope.node
+        code = cst.Module([]).code_for_node(model)
+        return [InsertBefore(where, f"{code}.eval()")] if where is not None else []
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -61,6 +61,8 @@ import libcst as cst
 from torchlint.analysis.events import BACKWARD, EVAL, STEP, TRAIN, UNKNOWN
 from torchlint.analysis.names import name_words, named_like_model
 from torchlint.analysis.order import first_of, following
+from torchlint.edits import InsertBefore, first_statement
+from torchlint.findings import FixSafety
 from torchlint.rule import Rule
 
 
@@ -74,6 +76,9 @@ class MissingTrainMode(Rule):
     MESSAGE = "the model is switched to eval mode here and training resumes without `.train()`: the training steps after it run with dropout off and batch norm frozen"
     # the loop is in this file; its mode switches may come from helpers in other files
     TRIGGER_WORDS = ("for", "while")
+    # Unsafe: the first iteration then trains in train mode too, whatever mode the model came in.
+    FIX_TITLE = "Switch the model back to train mode at the start of each iteration"
+    FIX_SAFETY = FixSafety.UNSAFE
 
     def visit_Module(self, node: cst.Module) -> None:
         for loop in self.facts.training_loops:
@@ -88,7 +93,16 @@ class MissingTrainMode(Rule):
                     continue
                 if self._trains_in_eval_mode_on_purpose(loop, event, events[:position]) or self._mode_changes_nothing(event):
                     continue
-                self.report(event.anchor)
+                self.report(event.anchor, fix=self._train_first(loop, event, events[position + 1:]))
+
+    @staticmethod
+    def _train_first(loop, switch, rest_of_iteration) -> list:
+        """``model.train()`` as the loop body's first statement, when the switch to eval comes
+        after every training step of the iteration (the evaluation at the end of an epoch)."""
+        first = first_statement(loop.site.node)
+        if switch.receiver is None or first is None or any(event.kind in (BACKWARD, STEP) for event in rest_of_iteration):
+            return []
+        return [InsertBefore(first, f"{switch.receiver}.train()")]
 
     def _trains_in_eval_mode_on_purpose(self, loop, switch, before) -> bool:
         """A linear probe keeps its frozen backbone in eval mode and trains only a head: the

@@ -59,6 +59,8 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.events import BACKWARD, GRAD_WRITE, STEP, UNKNOWN, ZERO_GRAD
+from torchlint.edits import InsertBefore, first_statement
+from torchlint.findings import FixSafety
 from torchlint.rule import Rule
 
 
@@ -70,6 +72,9 @@ class MissingZeroGrad(Rule):
     MANUAL_MESSAGE = "`{parameter}` is updated from its `.grad` in a loop that never clears gradients: `.backward()` adds to them on every iteration; clear them each step (`{parameter}.grad = None`)"
     # the step it reports (an optimizer's, or a hand-written update from ``.grad``) is in this file
     TRIGGER_WORDS = ("step", "grad")
+    # Unsafe: a loop without clearing may accumulate gradients over all its steps on purpose.
+    FIX_TITLE = "Clear the gradients at the start of each iteration"
+    FIX_SAFETY = FixSafety.UNSAFE
 
     def visit_Module(self, node: cst.Module) -> None:
         loops = self.facts.training_loops
@@ -82,9 +87,9 @@ class MissingZeroGrad(Rule):
                     continue
                 step = next(event for event in loop.events if event.kind == STEP and event.receiver == optimizer)
                 if source is not None:
-                    self.report(step.anchor, self.HANDOVER_MESSAGE.format(optimizer=optimizer, source=source))
+                    self.report(step.anchor, self.HANDOVER_MESSAGE.format(optimizer=optimizer, source=source), fix=_clear_first(loop, source))
                 elif _is_step_call(step.node):
-                    self.report(step.anchor, self.MESSAGE.format(optimizer=optimizer))
+                    self.report(step.anchor, self.MESSAGE.format(optimizer=optimizer), fix=_clear_first(loop, optimizer))
                 elif not reported_hand_written:  # ``w -= lr * w.grad``
                     self.report(step.anchor, self.MANUAL_MESSAGE.format(parameter=optimizer))
                     reported_hand_written = True
@@ -135,6 +140,11 @@ class MissingZeroGrad(Rule):
             ("bad: after two iterations the gradient is the sum of both batches'", bad["grad_vs_sum_max_diff"] < 1e-5 and bad["grad_vs_last_max_diff"] > 1e-3),
             ("good: after two iterations the gradient is the last batch's alone", good["grad_vs_last_max_diff"] < 1e-5 and good["grad_vs_sum_max_diff"] > 1e-3),
         ]
+
+
+def _clear_first(loop, receiver: str) -> list:
+    first = first_statement(loop.site.node)
+    return [InsertBefore(first, f"{receiver}.zero_grad()")] if first is not None else []
 
 
 def _is_step_call(node: cst.CSTNode) -> bool:

@@ -46,6 +46,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.torch_api import GRAD_DISABLING
+from torchlint.edits import Replace
 from torchlint.rule import Rule
 
 UNCALLED_METHODS = frozenset({"eval", "train", "zero_grad", "step", "backward"})
@@ -58,12 +59,13 @@ class ModeSwitchNotCalled(Rule):
     MESSAGE = "`{code}` does nothing without `()`: call it"
     CONTEXT_MESSAGE = "`{code}` on its own line builds a context manager and throws it away: use `with {code}:`"
     TRIGGER_WORDS = ("eval", "train", "zero_grad", "step", "backward", "no_grad", "inference_mode", "enable_grad")
+    FIX_TITLE = "Add the missing `()`"
 
     def visit_Expr(self, node: cst.Expr) -> None:
         value = node.value
         code = cst.Module([]).code_for_node
         if isinstance(value, cst.Attribute) and value.attr.value in UNCALLED_METHODS:
-            self.report(node, self.MESSAGE.format(code=code(value)))
+            self.report(node, self.MESSAGE.format(code=code(value)), fix=[Replace(value, cst.Call(func=value))])
         elif isinstance(value, cst.Call) and self.facts.qualified_name(value.func) in CONTEXT_MANAGERS:
             self.report(node, self.CONTEXT_MESSAGE.format(code=code(value)))
 

@@ -65,6 +65,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.facts import is_self_attribute
+from torchlint.edits import Replace
 from torchlint.rule import Rule
 
 CONTAINERS = (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.DictComp, cst.SetComp)
@@ -79,6 +80,7 @@ class ModulesInPlainContainer(Rule):
     NAME = "modules-in-plain-container"
     MESSAGE = "layers in a plain {kind} are not registered: the optimizer, `state_dict()` and `.to()` never see them; use `nn.ModuleList` / `nn.ModuleDict`"
     TRIGGER_WORDS = ("nn",)
+    FIX_TITLE = "Register the layers with `nn.ModuleList` / `nn.ModuleDict`"
 
     def visit_Module(self, node: cst.Module) -> None:
         for info in self.facts.module_classes:
@@ -93,10 +95,35 @@ class ModulesInPlainContainer(Rule):
                     if scope is not init or not isinstance(value, CONTAINERS):
                         continue
                     if self._holds_new_layers(value, init):
-                        self.report(value, self.MESSAGE.format(kind=_kind(value)))
+                        self.report(value, self.MESSAGE.format(kind=_kind(value)), fix=self._registered(value, init))
                     elif isinstance(value, cst.List) and not value.elements:
+                        wrap = self.facts.spelling("torch.nn.ModuleList")
+                        fix = [Replace(value, f"{wrap}()")] if wrap else []
                         for site in self._additions(attr, init):
-                            self.report(site.node, self.MESSAGE.format(kind="list"))
+                            self.report(site.node, self.MESSAGE.format(kind="list"), fix=fix)
+
+    def _registered(self, container: cst.BaseExpression, scope) -> list:
+        """The container wrapped in ``nn.ModuleList`` (a list, tuple or list comprehension of
+        layers only) or ``nn.ModuleDict`` (a dict of layers with string keys), which keep the
+        container's interface; nothing for sets, whose order is arbitrary, or mixed contents."""
+        if isinstance(container, cst.ListComp):
+            elements, wrapper = [container.elt], "torch.nn.ModuleList"
+        elif isinstance(container, (cst.List, cst.Tuple)):
+            elements, wrapper = [element.value for element in container.elements], "torch.nn.ModuleList"
+            if any(element.star for element in container.elements if isinstance(element, cst.StarredElement)):
+                return []
+        elif isinstance(container, cst.Dict) and all(
+                isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString) for element in container.elements):
+            elements, wrapper = [element.value for element in container.elements], "torch.nn.ModuleDict"
+        else:
+            return []
+        spelled = self.facts.spelling(wrapper)
+        if spelled is None or not all(not isinstance(element, (cst.List, cst.Tuple)) and self._is_new_layer(element, scope) for element in elements):
+            return []
+        code = cst.Module([]).code_for_node
+        # a tuple's layers go into a list display: ModuleList((a,)) would read the same, but looks odd
+        inner = f"[{', '.join(code(element) for element in elements)}]" if isinstance(container, cst.Tuple) else code(container)
+        return [Replace(container, f"{spelled}({inner})")]
 
     def _holds_new_layers(self, container: cst.BaseExpression, scope) -> bool:
         if isinstance(container, (cst.ListComp, cst.SetComp)):

@@ -50,6 +50,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.torch_api import BCE_WITH_LOGITS, SIGMOID
+from torchlint.edits import Replace
 from torchlint.rule import Rule
 
 
@@ -57,13 +58,23 @@ class SigmoidIntoBCEWithLogits(Rule):
     CODE = "TL202"
     NAME = "sigmoid-into-bce-with-logits"
     MESSAGE = "`BCEWithLogitsLoss` receives the output of a sigmoid, but it applies the sigmoid itself: pass the raw logits"
+    FIX_TITLE = "Pass the logits to the loss instead of the sigmoid"
     TRIGGER_WORDS = ("with_logits", "withlogits")
 
     def visit_Call(self, node: cst.Call) -> None:
         site = self.facts.call_site(node)
         loss = self.facts.loss_input(site)
         if loss is not None and loss[0] == BCE_WITH_LOGITS and self.facts.output_kind(loss[1], site.scope, site.index) == SIGMOID:
-            self.report(node)
+            self.report(node, fix=self._logits_instead(loss[1], site))
+
+    def _logits_instead(self, loss_input, site) -> list:
+        """The activation's input in its place; the activation itself stays where it is, in
+        case its result has another use (a metric, a log)."""
+        found = self.facts.activation_input(loss_input, site.scope, site.index)
+        if found is None or found[0] != SIGMOID:
+            return []
+        _, replaced, logits = found
+        return [Replace(replaced, logits)]
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -51,6 +51,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.torch_api import CROSS_ENTROPY, SOFTMAX
+from torchlint.edits import Replace
 from torchlint.rule import Rule
 
 
@@ -59,13 +60,23 @@ class SoftmaxIntoCrossEntropy(Rule):
     NAME = "softmax-into-cross-entropy"
     MESSAGE = "cross-entropy receives the output of a softmax, but it applies log-softmax itself: pass the raw logits"
     # the loss is in this file; the softmax may come from a model defined in another
+    FIX_TITLE = "Pass the logits to the loss instead of the softmax"
     TRIGGER_WORDS = ("cross_entropy", "crossentropy")
 
     def visit_Call(self, node: cst.Call) -> None:
         site = self.facts.call_site(node)
         loss = self.facts.loss_input(site)
         if loss is not None and loss[0] == CROSS_ENTROPY and self.facts.output_kind(loss[1], site.scope, site.index) == SOFTMAX:
-            self.report(node)
+            self.report(node, fix=self._logits_instead(loss[1], site))
+
+    def _logits_instead(self, loss_input, site) -> list:
+        """The activation's input in its place; the activation itself stays where it is, in
+        case its result has another use (a metric, a log)."""
+        found = self.facts.activation_input(loss_input, site.scope, site.index)
+        if found is None or found[0] != SOFTMAX:
+            return []
+        _, replaced, logits = found
+        return [Replace(replaced, logits)]
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -46,6 +46,8 @@ import libcst as cst
 
 from torchlint.analysis.facts import call_argument
 from torchlint.analysis.torch_api import SOFTMAX_DIM_FUNCTIONS, SOFTMAX_DIM_MODULES, torch_nn_class
+from torchlint.edits import append_argument
+from torchlint.findings import FixSafety
 from torchlint.rule import Rule
 
 
@@ -54,6 +56,9 @@ class SoftmaxWithoutDim(Rule):
     NAME = "softmax-without-dim"
     MESSAGE = "`{name}` without `dim` normalises over a dimension chosen by the input's rank (dim 0 for a 3-D input): pass `dim=-1` (or the class dimension)"
     TRIGGER_WORDS = ("softm",)
+    # Unsafe: -1 is the class dimension of most outputs, not of all (an (N, C, H, W) map's is 1).
+    FIX_TITLE = "Normalise over the last dimension (`dim=-1`)"
+    FIX_SAFETY = FixSafety.UNSAFE
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.facts.qualified_name(node.func)
@@ -66,7 +71,7 @@ class SoftmaxWithoutDim(Rule):
         # ``axis=`` is the NumPy spelling that torch.softmax accepts too
         if any(arg.star for arg in node.args) or call_argument(node, position, "dim") is not None or call_argument(node, 99, "axis") is not None:
             return
-        self.report(node, self.MESSAGE.format(name=cst.Module([]).code_for_node(node.func)))
+        self.report(node, self.MESSAGE.format(name=cst.Module([]).code_for_node(node.func)), fix=append_argument(node, "dim=-1"))
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -43,6 +43,8 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.facts import call_argument, is_constant
+from torchlint.edits import Replace, append_argument
+from torchlint.findings import FixSafety
 from torchlint.rule import Rule
 
 LOAD_FUNCTIONS = frozenset({"torch.load", "torch.serialization.load"})
@@ -56,6 +58,10 @@ class UnsafeTorchLoad(Rule):
     MESSAGE = "`torch.load(..., weights_only=False)` unpickles whatever the file holds: a crafted checkpoint runs code; load with `weights_only=True`"
     UNSET_MESSAGE = "`torch.load` without `weights_only=` unpickles code on torch < 2.6, which {project}: pass `weights_only=True`"
     TRIGGER_WORDS = ("load",)
+    # Unsafe: a checkpoint that also pickles other objects (an argparse Namespace, NumPy
+    # arrays) no longer loads until they are allow-listed with torch.serialization.add_safe_globals.
+    FIX_TITLE = "Load with `weights_only=True`"
+    FIX_SAFETY = FixSafety.UNSAFE
 
     def _from_memory(self, node: cst.Call) -> bool:
         """``torch.load(buffer)`` of an ``io.BytesIO`` made in view (a clone, a broadcast object):
@@ -83,15 +89,15 @@ class UnsafeTorchLoad(Rule):
         weights_only = call_argument(node, 99, "weights_only")
         if weights_only is not None:
             if is_constant(weights_only, "False"):
-                self.report(node)
+                self.report(node, fix=[Replace(weights_only, "True")])
             return
         if any(arg.star == "**" for arg in node.args):
             return  # ``**kwargs`` may carry it
         floor = self.facts.torch_requirement
         if floor is None:
-            self.report(node, self.UNSET_MESSAGE.format(project="the project does not rule out (it declares no torch version)"))
+            self.report(node, self.UNSET_MESSAGE.format(project="the project does not rule out (it declares no torch version)"), fix=append_argument(node, "weights_only=True"))
         elif floor < SAFE_BY_DEFAULT:
-            self.report(node, self.UNSET_MESSAGE.format(project=f"the project allows (torch >= {floor[0]}.{floor[1]})"))
+            self.report(node, self.UNSET_MESSAGE.format(project=f"the project allows (torch >= {floor[0]}.{floor[1]})"), fix=append_argument(node, "weights_only=True"))
 
     @classmethod
     def runtime_claim(cls, bad, good):

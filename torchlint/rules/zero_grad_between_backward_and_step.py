@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.events import BACKWARD, GRAD_WRITE, STEP, ZERO_GRAD
+from torchlint.analysis.events import BACKWARD, GRAD_WRITE, STEP, UNKNOWN, ZERO_GRAD
 from torchlint.analysis.names import named_like_optimizer
+from torchlint.edits import Move
 from torchlint.rule import Rule
 
 
@@ -60,6 +61,7 @@ class ZeroGradBetweenBackwardAndStep(Rule):
     NAME = "zero-grad-between-backward-and-step"
     MESSAGE = "`{cleared}.zero_grad()` erases the gradients `backward()` just computed, before `{optimizer}.step()` uses them; clear before `backward()` or after `step()`"
     TRIGGER_WORDS = ("zero_grad",)
+    FIX_TITLE = "Clear the gradients before `backward()` instead"
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._check(self.facts.scope_of(node))
@@ -84,7 +86,8 @@ class ZeroGradBetweenBackwardAndStep(Rule):
                 if event.kind in (BACKWARD, GRAD_WRITE):
                     # only clearing written in this scope: a helper's own clearing is reported there
                     for cleared in clearings:
-                        self.report(cleared.node, self.MESSAGE.format(cleared=cleared.receiver, optimizer=step.receiver))
+                        self.report(cleared.node, self.MESSAGE.format(cleared=cleared.receiver, optimizer=step.receiver),
+                                    fix=self._clear_before(cleared, event, scope, events))
                     break
                 # ``p.grad = None`` (no receiver) clears some parameters, not the optimizer:
                 # freezing a layer for a while is not this bug
@@ -93,6 +96,16 @@ class ZeroGradBetweenBackwardAndStep(Rule):
                     or (clears_model_of_the_only_optimizer and not named_like_optimizer(event.receiver))
                 ):
                     clearings.append(event)
+
+    def _clear_before(self, cleared, backward, scope, events) -> list:
+        """Move the clearing to just above the backward, when that changes nothing but the
+        gradients the step sees: both run on the same iterations, the backward is written here,
+        and no code in the function reads ``.grad`` or hands the model to a helper we cannot see."""
+        if (backward.kind != BACKWARD or backward.node is not backward.anchor or any(event.kind == UNKNOWN for event in events)
+                or self.facts.reads_gradients(scope)
+                or not (self.facts.runs_whenever(cleared, backward) and self.facts.runs_whenever(backward, cleared))):
+            return []
+        return [Move(cleared.node, before=backward.node)]
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -138,24 +138,27 @@ def render_text(verdicts: Sequence[RuleVerdict], device: str, fixtures: Path, el
     out = [f"torchlint verify: {len(verdicts)} rule{'s' if len(verdicts) != 1 else ''}, --device {device}, fixtures {fixtures}", ""]
     for verdict in verdicts:
         rule = verdict.rule
-        times = " + ".join(f"{run.variant} {run.seconds:.1f} s" for run in (verdict.bad, verdict.good) if run is not None) or "not run"
+        times = " + ".join(f"{run.variant} {run.seconds:.1f} s" for run in verdict.runs) or "not run"
         out.append(f"{rule.CODE} {rule.NAME}: {verdict.verdict}  (device {verdict.device}, {times})")
         out.append(f"  static   {verdict.static.summary if verdict.static else '-'}")
         for index, (description, holds) in enumerate(verdict.checks):
             out.append(f"  {'claim' if index == 0 else '':7}  [{'holds' if holds else 'FAILS'}] {description}")
         bad = verdict.bad.observation if verdict.bad and verdict.bad.observation else {}
         good = verdict.good.observation if verdict.good and verdict.good.observation else {}
+        fixed = verdict.fixed.observation if verdict.fixed and verdict.fixed.observation else None
         keys = list(dict.fromkeys([*bad, *good]))
         if keys:
             width = max(len(key) for key in keys)
-            out.append(f"  {'numbers':7}  {'':{width}}  {'bad':>12}  {'good':>12}")
+            extra = f"  {'bad.fixed':>12}" if fixed is not None else ""
+            out.append(f"  {'numbers':7}  {'':{width}}  {'bad':>12}  {'good':>12}{extra}")
             for key in keys:
-                out.append(f"  {'':7}  {key:{width}}  {_number(bad.get(key)):>12}  {_number(good.get(key)):>12}")
+                extra = f"  {_number(fixed.get(key)):>12}" if fixed is not None else ""
+                out.append(f"  {'':7}  {key:{width}}  {_number(bad.get(key)):>12}  {_number(good.get(key)):>12}{extra}")
         if verdict.reason and verdict.verdict != PASS:
             out.append(f"  {'reason':7}  {verdict.reason}")
         out.append("")
 
-    header = ("RULE", "NAME", "DEVICE", "STATIC", "CHECKS", "VERDICT", "TIME")  # TIME: both programs, added
+    header = ("RULE", "NAME", "DEVICE", "STATIC", "CHECKS", "VERDICT", "TIME")  # TIME: all its programs, added
     rows = []
     for verdict in verdicts:
         held = sum(holds for _, holds in verdict.checks)

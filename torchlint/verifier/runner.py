@@ -5,7 +5,10 @@ One rule's verdict:
 - ERROR: a fixture program is missing, crashed, timed out, has no ``observe()``, returned
   something that is not plain numbers, torch is missing, or the claim could not be evaluated;
 - FAIL: a check of ``runtime_claim`` does not hold, or the static linter does not flag ``bad.py``
-  exactly on its ``# expect:`` lines, or flags ``good.py``;
+  exactly on its ``# expect:`` lines, or flags ``good.py``; for a rule with a fix, the claim
+  does not hold with ``bad.fixed.py`` in the place of ``good.py`` (the fixed program must behave
+  like the good one), ``bad.fixed.py`` is not what ``--fix`` makes of ``bad.py``, or the rule
+  still flags it;
 - PASS: every check holds and the static result matches;
 - SKIP: the rule declares ``NO_RUNTIME_SYMPTOM``; only its static result is checked.
 
@@ -36,9 +39,11 @@ from torchlint.expectations import expected_findings
 from torchlint.rule import Rule
 from torchlint.verifier import child
 from torchlint.verifier.child import MARKER
+from torchlint.verifier.fixed import FIXED_NAME, fixed_bad, is_fixable
 
 PASS, FAIL, ERROR, SKIP = "PASS", "FAIL", "ERROR", "SKIP"
 VARIANTS = ("bad", "good")
+FIXED = "fixed"  # bad.fixed.py, for rules with a fix
 
 
 def default_fixtures_dir() -> Path:
@@ -82,14 +87,19 @@ class RuleVerdict:
     checks: list[tuple[str, bool]]
     bad: Optional[ProgramRun]
     good: Optional[ProgramRun]
+    fixed: Optional[ProgramRun] = None  # bad.fixed.py, run for rules with a fix
+
+    @property
+    def runs(self) -> list[ProgramRun]:
+        return [run for run in (self.bad, self.good, self.fixed) if run is not None]
 
     @property
     def seconds(self) -> float:
-        return sum(run.seconds for run in (self.bad, self.good) if run is not None)
+        return sum(run.seconds for run in self.runs)
 
     @property
     def device(self) -> str:
-        devices = {run.device for run in (self.bad, self.good) if run is not None and run.device}
+        devices = {run.device for run in self.runs if run.device}
         return ",".join(sorted(devices)) or "-"
 
     def to_json(self) -> dict:
@@ -101,6 +111,7 @@ class RuleVerdict:
             "checks": [{"description": description, "holds": holds} for description, holds in self.checks],
             "bad": self.bad.to_json() if self.bad else None,
             "good": self.good.to_json() if self.good else None,
+            "fixed": self.fixed.to_json() if self.fixed else None,
         }
 
 
@@ -275,7 +286,7 @@ class _Observed(Mapping):
         try:
             return self._values[key]
         except KeyError:
-            raise _MissingKey(f"runtime_claim needs {key!r}, which observe() in {self._variant}.py does not return") from None
+            raise _MissingKey(f"runtime_claim needs {key!r}, which observe() in {self._variant} does not return") from None
 
     def __iter__(self) -> Iterator:
         return iter(self._values)
@@ -284,10 +295,10 @@ class _Observed(Mapping):
         return len(self._values)
 
 
-def evaluate_claim(rule: type[Rule], bad: dict, good: dict) -> tuple[list[tuple[str, bool]], Optional[str]]:
+def evaluate_claim(rule: type[Rule], bad: dict, good: dict, good_name: str = "good.py") -> tuple[list[tuple[str, bool]], Optional[str]]:
     """The claim's checks, or the reason it could not be evaluated."""
     try:
-        checks = [(str(description), bool(holds)) for description, holds in rule.runtime_claim(_Observed(bad, "bad"), _Observed(good, "good"))]
+        checks = [(str(description), bool(holds)) for description, holds in rule.runtime_claim(_Observed(bad, "bad.py"), _Observed(good, good_name))]
     except _MissingKey as error:
         return [], error.args[0]
     except NotImplementedError:
@@ -323,11 +334,13 @@ def verify_rules(rules: Sequence[type[Rule]], fixtures: Path, device: str = "cpu
             for rule in rules:
                 if no_runtime_symptom(rule):
                     continue
-                for variant in VARIANTS:
-                    path = fixtures / rule.module_name() / f"{variant}.py"
+                for variant in VARIANTS + ((FIXED,) if is_fixable(rule) else ()):
+                    path = fixtures / rule.module_name() / f"{variant}.py" if variant != FIXED else fixtures / rule.module_name() / FIXED_NAME
                     runs[rule, variant] = pool.submit(run_program, variant, path, device, timeout, threads, children)
             statics = {rule: _static_or_none(rule, fixtures) for rule in rules}  # while the programs run
-            return [_judge(rule, statics[rule], runs.get((rule, "bad")), runs.get((rule, "good"))) for rule in rules]
+            fixed_statics = {rule: fixed_static_check(rule, fixtures) for rule in rules if is_fixable(rule)}
+            return [_judge(rule, statics[rule], runs.get((rule, "bad")), runs.get((rule, "good")), runs.get((rule, FIXED)), fixed_statics.get(rule))
+                    for rule in rules]
         except BaseException:  # Ctrl-C, or a bug here: leave no fixture process behind
             children.kill_all()
             raise
@@ -340,7 +353,8 @@ def _static_or_none(rule: type[Rule], fixtures: Path) -> Optional[StaticCheck]:
     return static_check(rule, bad, good)
 
 
-def _judge(rule: type[Rule], static: Optional[StaticCheck], bad_future, good_future) -> RuleVerdict:
+def _judge(rule: type[Rule], static: Optional[StaticCheck], bad_future, good_future, fixed_future=None,
+           fixed_static: Optional[str] = None) -> RuleVerdict:
     folder = rule.module_name()
     if static is None:
         return RuleVerdict(rule, ERROR, f"no fixtures: {folder}/bad.py and {folder}/good.py are both required", None, [], None, None)
@@ -349,18 +363,40 @@ def _judge(rule: type[Rule], static: Optional[StaticCheck], bad_future, good_fut
         verdict = SKIP if static.ok else FAIL
         return RuleVerdict(rule, verdict, f"no runtime symptom: {skip_reason}", static, [], None, None)
     bad, good = bad_future.result(), good_future.result()
-    failed = [run for run in (bad, good) if run.error]
+    fixed = fixed_future.result() if fixed_future is not None else None
+    failed = [run for run in (bad, good, fixed) if run is not None and run.error]
     if failed:
-        reason = "; ".join(f"{run.variant}.py: {run.error}" for run in failed)
-        return RuleVerdict(rule, ERROR, reason, static, [], bad, good)
+        reason = "; ".join(f"{Path(run.path).name}: {run.error}" for run in failed)
+        return RuleVerdict(rule, ERROR, reason, static, [], bad, good, fixed)
     checks, problem = evaluate_claim(rule, bad.observation, good.observation)
+    if problem is None and fixed is not None:
+        # the fixed program takes the good one's place in the claim: it must behave like it
+        fixed_checks, problem = evaluate_claim(rule, bad.observation, fixed.observation, good_name=FIXED_NAME)
+        checks += [(f"with bad.fixed.py as good: {description}", holds) for description, holds in fixed_checks]
     if problem:
-        return RuleVerdict(rule, ERROR, problem, static, [], bad, good)
+        return RuleVerdict(rule, ERROR, problem, static, [], bad, good, fixed)
     failing = [description for description, holds in checks if not holds]
     reasons = [f"claim does not hold: {description}" for description in failing]
     if not static.ok:
         reasons.append(f"static: {static.summary}")
-    return RuleVerdict(rule, FAIL if reasons else PASS, "; ".join(reasons) or None, static, checks, bad, good)
+    if fixed_static:
+        reasons.append(f"fix: {fixed_static}")
+    return RuleVerdict(rule, FAIL if reasons else PASS, "; ".join(reasons) or None, static, checks, bad, good, fixed)
+
+
+def fixed_static_check(rule: type[Rule], fixtures: Path) -> Optional[str]:
+    """What is wrong with a fixable rule's bad.fixed.py, or None: it must be exactly what
+    ``--fix`` makes of bad.py, and the rule must no longer flag it."""
+    path = fixtures / rule.module_name() / FIXED_NAME
+    if not path.is_file():
+        return f"{rule.module_name()}/{FIXED_NAME} is missing (python -m torchlint.verifier.fixed writes it)"
+    expected = fixed_bad(rule, fixtures)
+    if expected is not None and path.read_bytes() != expected:
+        return f"{FIXED_NAME} is not what --fix makes of bad.py (python -m torchlint.verifier.fixed rewrites it)"
+    remaining = [finding for finding in lint_source(path.read_bytes(), str(path), Config(select=(rule.CODE,))) if finding.code == rule.CODE]
+    if remaining:
+        return f"the fix leaves {rule.CODE} at line {_lines([finding.line for finding in remaining])} of {FIXED_NAME}"
+    return None
 
 
 def _json_safe(observation: Optional[dict]) -> Optional[dict]:

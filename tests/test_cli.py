@@ -93,15 +93,21 @@ def error_lines(result) -> list[str]:
 # -- text output, summary, quiet ----------------------------------------------------------------
 
 
+def summary_line(stdout: str) -> str:
+    """The "Found ..." line; hints about fixes may follow it, as in ruff."""
+    return next(line for line in stdout.splitlines() if line.startswith("Found "))
+
+
 def test_text_output_is_path_line_col_code_message_with_summary_on_stdout_and_exit_1(tmp_path, run_torchlint):
     write(tmp_path, "loss.py", SOFTMAX_INTO_CE)
     result = run_torchlint("--isolated", "loss.py")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("loss.py:6:12: TL201 ")
+    assert len(lines) == 3
+    assert lines[0].startswith("loss.py:6:12: TL201 [*] ")  # [*]: --fix repairs it, as ruff marks it
     assert FINDING_LINE.match(lines[0])["message"].strip()
     assert lines[1] == "Found 1 problem (1 file checked)."
+    assert lines[2] == "[*] 1 fixable with the `--fix` option."
     assert result.stderr == ""
 
 
@@ -110,7 +116,7 @@ def test_summary_counts_problems_and_files_in_plural(tmp_path, run_torchlint):
     write(tmp_path, "clean.py", CLEAN)
     result = run_torchlint("--isolated", ".")
     assert result.returncode == 1
-    assert result.stdout.splitlines()[-1] == "Found 2 problems (2 files checked)."
+    assert summary_line(result.stdout) == "Found 2 problems (2 files checked)."
 
 
 def test_clean_run_prints_all_checks_passed_on_stderr_and_exits_0(tmp_path, run_torchlint):
@@ -155,7 +161,7 @@ def test_findings_are_sorted_by_path_then_line_then_column_across_files(tmp_path
         ("b.py", 13, 12, "TL201"),
         (os.path.join("sub", "c.py"), 6, 12, "TL201"),
     ]
-    assert result.stdout.splitlines()[-1] == "Found 6 problems (4 files checked)."
+    assert summary_line(result.stdout) == "Found 6 problems (4 files checked)."
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -168,7 +174,7 @@ def test_json_format_is_an_array_of_findings_with_exactly_the_documented_keys_an
     data = json.loads(result.stdout)  # the whole of stdout is JSON: no summary line mixed in
     assert isinstance(data, list) and len(data) == 2
     for item in data:
-        assert set(item) == {"path", "line", "column", "end_line", "end_column", "code", "name", "message"}
+        assert set(item) == {"path", "line", "column", "end_line", "end_column", "code", "name", "message", "fix"}
         for key in ("path", "code", "name", "message"):
             assert isinstance(item[key], str) and item[key]
         for key in ("line", "column", "end_line", "end_column"):
@@ -619,7 +625,7 @@ def test_jobs_1_and_jobs_2_give_identical_output_on_twenty_files(tmp_path, run_t
     parallel = run_torchlint("--isolated", "--jobs", "2", ".")
     assert serial.returncode == parallel.returncode == 1
     assert serial.stdout == parallel.stdout
-    assert serial.stdout.splitlines()[-1] == "Found 21 problems (21 files checked)."
+    assert summary_line(serial.stdout) == "Found 21 problems (21 files checked)."
     serial_json = run_torchlint("--isolated", "--jobs", "1", "--format", "json", ".")
     parallel_json = run_torchlint("--isolated", "--jobs", "2", "--format", "json", ".")
     assert json.loads(serial_json.stdout) == json.loads(parallel_json.stdout)

@@ -81,9 +81,9 @@ def torchlint_snapshot(tmp_path_factory) -> Path:
     return snapshot
 
 
-def _try_repo(project: Path, snapshot: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _try_repo(project: Path, snapshot: Path, env: dict[str, str], hook: str = "torchlint") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(snapshot), "torchlint", "--all-files", "--color", "never"],
+        [sys.executable, "-m", "pre_commit", "try-repo", str(snapshot), hook, "--all-files", "--color", "never"],
         cwd=project, env=env, capture_output=True, text=True, timeout=900,
     )
 
@@ -101,7 +101,7 @@ def test_hook_fails_on_a_mistake_and_passes_once_fixed(torchlint_snapshot, tmp_p
     shown = failing.stdout + failing.stderr
     assert failing.returncode == 1, shown
     assert "torchlint" in shown and "Failed" in shown, shown
-    assert "train.py:7:12: TL201 cross-entropy receives the output of a softmax" in shown, shown
+    assert "train.py:7:12: TL201 [*] cross-entropy receives the output of a softmax" in shown, shown
     assert "notes.txt" not in shown, shown
 
     (project / "train.py").write_text(FIXED)
@@ -112,6 +112,25 @@ def test_hook_fails_on_a_mistake_and_passes_once_fixed(torchlint_snapshot, tmp_p
     assert "Passed" in shown and "TL201" not in shown, shown
 
 
+def test_fix_hook_repairs_the_file_and_fails_the_commit_that_needed_it(torchlint_snapshot, tmp_path):
+    env = _environment(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    _git("init", "-q", cwd=project, env=env)
+    (project / "train.py").write_text(MISTAKE)
+    _commit_all(project, env, "a mistake")
+
+    fixing = _try_repo(project, torchlint_snapshot, env, hook="torchlint-fix")
+    shown = fixing.stdout + fixing.stderr
+    assert fixing.returncode == 1, shown  # pre-commit fails a hook that modified files
+    assert "files were modified by this hook" in shown, shown
+    assert (project / "train.py").read_text() == MISTAKE.replace("F.softmax(model(x), dim=1)", "model(x)")
+
+    _commit_all(project, env, "fixed by the hook")
+    again = _try_repo(project, torchlint_snapshot, env, hook="torchlint-fix")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
 def test_hook_manifest_names_the_entry_point():
     import yaml
 
@@ -120,6 +139,8 @@ def test_hook_manifest_names_the_entry_point():
     assert torchlint["entry"] == "torchlint" and torchlint["language"] == "python"
     assert torchlint["types_or"] == ["python", "pyi", "jupyter"] and "types" not in torchlint
     assert torchlint["require_serial"] is True
+    fix = next(hook for hook in hooks if hook["id"] == "torchlint-fix")
+    assert fix["entry"] == "torchlint --fix" and fix["require_serial"] is True and fix["types_or"] == torchlint["types_or"]
 
 
 def test_hook_lints_a_staged_notebook(torchlint_snapshot, tmp_path):

@@ -44,6 +44,10 @@ def prepare(device):
 On the real-code benchmark 5 of its 6 findings were right; the other was a `.to(...)` to the dtype and device the tensor was just created with. Turn it on with `--extend-select TL501`
 (or `extend-select = ["TL501"]`).
 
+## Fix safety
+Safe. The result is assigned back: `x.to(device)` becomes `x = x.to(device)`. Only for a
+name or an attribute; a subscript (`batch[0].float()`) would be evaluated twice.
+
 ## Runtime evidence
 After the bad program's statements the tensor keeps its dtype and shape; after the good
 program's assignments it has the new ones.

@@ -48,6 +48,15 @@ class Classifier(nn.Module):
   of the same test (`if self.use_pool: ...`): it is built once, in one of the two places.
 - `forward` of classes that are not modules (`torch.autograd.Function`).
 
+## Fix safety
+Unsafe (applied with `--unsafe-fixes`). The construction moves to the end of `__init__` as
+`self.<name>` (the name it was assigned to in `forward`, else the layer's kind) and `forward`
+uses that attribute, keeping any `.to(...)` after it. The layer's weights then join
+`parameters()` and `state_dict()`, so a checkpoint saved before no longer loads strictly, and
+they are drawn once at construction, which shifts later random numbers. Offered only when the
+construction is not inside a loop or branch and its arguments are constants or `self`
+attributes that `__init__` sets; the name must be free.
+
 ## Runtime evidence
 The fixture builds `nn.Linear` in `forward`. Its weights are absent from `model.parameters()`
 and `state_dict()`, two eval-mode forwards on one input differ, and an optimizer step leaves the

@@ -89,6 +89,12 @@ def fit(model, train_loader, val_loader, optimizer, loss_fn):
 - A model whose class is outside the project (a library model) cannot be looked into; it is
   flagged only if it is named like a model and the evaluation is otherwise certain.
 
+## Fix safety
+Unsafe (applied with `--unsafe-fixes`). It inserts `model.eval()` just before the `with`
+block or loop that evaluates, or as the first statement of the evaluation function. The model
+then stays in eval mode afterwards, so training that follows needs `model.train()` (TL402
+reports it). No fix when the model is bound inside the evaluation scope itself.
+
 ## Runtime evidence
 In the bad program, repeated predictions on one input differ (dropout is active) and batch
 norm's running statistics change during evaluation; in the good program neither happens.

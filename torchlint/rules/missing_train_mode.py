@@ -49,6 +49,13 @@ def fit(model, train_loader, val_loader, optimizer, loss_fn, epochs):
 - A mode chosen afresh in every iteration (`if phase == "train": model.train() else:
   model.eval()`, as in the PyTorch transfer-learning tutorial).
 
+## Fix safety
+Unsafe (applied with `--unsafe-fixes`). It inserts `model.train()` as the first statement of
+the training loop's body. The first iteration then also trains in train mode, whatever mode
+the model came in with. Offered only when the switch to eval follows every training step of
+the iteration (an evaluation at the end of an epoch), so that the inserted line comes before
+the next ones.
+
 ## Runtime evidence
 In the bad program the second epoch trains with `model.training == False`: dropout is off and
 batch norm's running statistics stay frozen during training. In the good program they do not.

@@ -49,6 +49,12 @@ def train(model, loader, optimizer, loss_fn):
   called from elsewhere): the loop that drives it, and its clearing, is not in view.
 - Optimizers stepped by an engine that clears gradients itself (DeepSpeed's `engine.step()`).
 
+## Fix safety
+Unsafe (applied with `--unsafe-fixes`). It inserts `optimizer.zero_grad()` (or the clearing
+of the model whose gradients are handed over) as the first statement of the loop body. A loop
+may accumulate over all its steps on purpose, which only the author knows. No fix for a loop
+body written on its header's line, or for parameters updated by hand.
+
 ## Runtime evidence
 After two iterations on two different batches, the bad loop's parameter gradient equals the sum
 of both batches' gradients; the good loop's equals the last batch's alone.

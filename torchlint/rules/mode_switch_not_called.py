@@ -36,6 +36,10 @@ def evaluate(model, loader):
 - The calls themselves, and the methods passed as values (`callbacks.append(model.eval)`).
 - Files that are not PyTorch code.
 
+## Fix safety
+Safe. The missing `()` is added: `model.eval` becomes `model.eval()`. No fix for a context
+manager called as a statement (`torch.no_grad()`): the code it should guard is not known.
+
 ## Runtime evidence
 After the bad program's bare `model.eval`, `model.training` is still `True` and two forwards on
 one input differ (dropout is on); after the good program's `model.eval()` they agree.

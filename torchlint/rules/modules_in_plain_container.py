@@ -54,6 +54,13 @@ class MLP(nn.Module):
   or move).
 - Classes that are not `nn.Module`s, and containers built outside `__init__`.
 
+## Fix safety
+Safe. A list, tuple or list comprehension of layers becomes `nn.ModuleList([...])`, a dict of
+layers with string keys `nn.ModuleDict({...})`, and an empty list filled with `.append` an
+`nn.ModuleList()`: they keep the container's interface (indexing, iteration, `append`). No fix
+for sets (arbitrary order), containers that also hold other values, or files that do not
+import `torch.nn` in a form the fix can name.
+
 ## Runtime evidence
 In the bad program the hidden layers are missing from `parameters()` and `state_dict()`, an
 optimizer step leaves them unchanged and `.to(torch.float64)` does not convert them; in the good

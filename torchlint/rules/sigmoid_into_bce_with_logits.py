@@ -40,6 +40,11 @@ def loss_of(model, x, y):
 - A `forward` that returns a sigmoid only on some paths (`if not self.training`).
 - Input whose provenance cannot be seen (a parameter with no callers in view, a library model).
 
+## Fix safety
+Safe. The loss gets the logits, as for TL201: a sigmoid inside the loss call is removed, one
+bound to a name only the loss reads becomes its input, or the name holding the logits replaces
+the probabilities in the loss call. No fix when the sigmoid is inside a model's `forward`.
+
 ## Runtime evidence
 On a separable task with positive targets, the bad model's training loss stays above the floor
 that a double sigmoid imposes (about 0.313), while the good model's loss falls well below it.

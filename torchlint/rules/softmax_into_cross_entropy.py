@@ -40,6 +40,13 @@ def loss_of(model, x, y):
   training output is logits.
 - `log_softmax` into cross-entropy: harmless, since log-softmax is idempotent.
 
+## Fix safety
+Safe. The loss gets the logits: a softmax written inside the loss call is removed; a softmax
+bound to a name that only the loss reads becomes its input (the name then holds the logits);
+otherwise, when the softmax's input is a name that still holds the logits, that name replaces
+the probabilities in the loss call and the probabilities stay for their other uses. No fix when
+the softmax is inside a model's `forward` (changing a model's output is not a local repair).
+
 ## Runtime evidence
 On a small separable task trained for the same number of steps, the bad model's loss stays above
 the floor that softmax-then-log-softmax imposes for the fixture's class count, while the good

@@ -35,6 +35,11 @@ def probabilities(logits):
   (`x.softmax(-1)`), which require one.
 - Calls with `*args` or `**kwargs`, which may carry it.
 
+## Fix safety
+Unsafe (applied with `--unsafe-fixes`). It adds `dim=-1`, the class dimension of most outputs
+but not of all: an `(N, C, H, W)` segmentation map's classes are at dimension 1. Check the
+dimension the fix chose.
+
 ## Runtime evidence
 For a 3-D input, the bad program's probabilities do not sum to one over the class dimension;
 the good program's do.

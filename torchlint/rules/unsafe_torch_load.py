@@ -33,6 +33,11 @@ def restore(model, path):
 - No `weights_only` in a project that requires torch >= 2.6, where the safe mode is the default.
 - A buffer made in view (`io.BytesIO(...)`): a clone or a broadcast within the process.
 
+## Fix safety
+Unsafe (applied with `--unsafe-fixes`). It sets `weights_only=True`. A checkpoint that also
+pickles other objects (an `argparse.Namespace`, NumPy arrays) then fails to load until they are
+allow-listed with `torch.serialization.add_safe_globals`. No fix for calls that pass `**kwargs`.
+
 ## Runtime evidence
 A crafted checkpoint creates a marker file when the bad program loads it with
 `weights_only=False`; the good program's `weights_only=True` refuses it and nothing runs.

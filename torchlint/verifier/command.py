@@ -19,6 +19,7 @@ from torchlint import registry
 from torchlint.rule import Rule
 from torchlint.verifier.child import NO_TORCH
 from torchlint.verifier.runner import ERROR, FAIL, PASS, SKIP, RuleVerdict, default_fixtures_dir, verify_rules
+from torchlint.verifier.fixed import FIXED_NAME, fixed_bad, is_fixable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fixtures", metavar="DIR", help="a folder of <rule module name>/bad.py,good.py (default: the fixtures/ of the torchlint source checkout); "
                         "with this option, only the selected rules that have a folder there are verified")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="fixture programs run at once (default: one per core)")
+    parser.add_argument("--write-fixed", action="store_true", help="write each fixable rule's bad.fixed.py (what --fix makes of its bad.py) instead of verifying, and exit")
     return parser
 
 
@@ -64,6 +66,8 @@ def verify_main(argv: Sequence[str]) -> int:
               "[--timeout S] [--fixtures DIR]; see 'torchlint verify --help'", file=sys.stderr)
         return EXIT_USAGE
 
+    if options.write_fixed:
+        return write_fixed(rules, fixtures)
     started = time.perf_counter()
     verdicts = verify_rules(rules, fixtures, device=device, timeout=options.timeout, jobs=options.jobs or os.cpu_count() or 1)
     elapsed = time.perf_counter() - started
@@ -72,6 +76,27 @@ def verify_main(argv: Sequence[str]) -> int:
     else:
         sys.stdout.write(render_text(verdicts, options.device, fixtures, elapsed))
     return EXIT_OK if all(verdict.verdict in (PASS, SKIP) for verdict in verdicts) else EXIT_FAILED
+
+
+def write_fixed(rules: Sequence[type[Rule]], fixtures: Path) -> int:
+    """Write the selected fixable rules' bad.fixed.py; exit 1 when a bad.py gives the fix nothing to do."""
+    unfixed = 0
+    for rule in rules:
+        if not is_fixable(rule):
+            continue
+        fixed = fixed_bad(rule, fixtures)
+        bad = fixtures / rule.module_name() / "bad.py"
+        if fixed is None:
+            continue
+        if fixed == bad.read_bytes():
+            print(f"{rule.CODE}: --fix changes nothing in {bad}: give it a case the fix repairs", file=sys.stderr)
+            unfixed += 1
+            continue
+        target = bad.with_name(FIXED_NAME)
+        if not target.is_file() or target.read_bytes() != fixed:
+            target.write_bytes(fixed)
+            print(f"wrote {target}")
+    return EXIT_FAILED if unfixed else EXIT_OK
 
 
 def _selection(options) -> tuple[list[type[Rule]], Path]:

@@ -112,7 +112,7 @@ def _lint(argv: list[str]) -> int:
         print(_fixed_list(result.fixed))
     # The summary is for the person at the terminal: it stays out of machine-readable output.
     if (options.format == "text" or options.output_file) and not options.quiet:
-        print(_summary(result, config), file=sys.stdout if result.findings else sys.stderr)
+        print(_summary(result, config), file=sys.stdout if result.findings or result.fixed else sys.stderr)
 
     if any(message.startswith("error:") for message in result.errors):
         return EXIT_ERROR

@@ -126,7 +126,7 @@ def replace_readme_table(readme: str) -> str:
 def _table(link_prefix: str) -> list[str]:
     rows = ["| Code | Name | What it finds | Fix |", "| --- | --- | --- | --- |"]
     for rule in registry.all_rules():
-        summary = rule.summary() + ("" if rule.DEFAULT_ENABLED else " (off by default)")
+        summary = rule.summary() + ("" if rule.DEFAULT_ENABLED or "off by default" in rule.summary() else " (off by default)")
         fix = rule.FIX_SAFETY.value if rule.FIX_TITLE else ""
         rows.append(f"| {rule.CODE} | [{rule.NAME}]({link_prefix}{rule.NAME}.md) | {_cell(summary)} | {fix} |")
     return rows

@@ -16,7 +16,10 @@ import libcst as cst
 
 from torchlint.findings import FixSafety
 
-Code = Union[str, cst.CSTNode]
+# New code: text, or a node of the file standing for its own text, or a sequence of both
+# (``(receiver, " = ", call)``). A node is copied from the file as written, never re-rendered:
+# libcst would lose the indentation of its continuation lines outside its block.
+Code = Union[str, cst.CSTNode, Sequence[Union[str, cst.CSTNode]]]
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class InsertBefore:
     """A new statement line, indented as ``statement``, just above it."""
 
     statement: cst.CSTNode
-    code: str
+    code: Code
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class InsertAfter:
     """A new statement line, indented as ``statement``, just below its last line."""
 
     statement: cst.CSTNode
-    code: str
+    code: Code
 
 
 @dataclass(frozen=True)
@@ -70,22 +73,23 @@ class ProposedFix:
                 found.append(edit.statement)
             else:
                 found.extend((edit.statement, edit.before))
+            found.extend(piece for piece in pieces(getattr(edit, "code", "")) if isinstance(piece, cst.CSTNode))
         return found
 
 
-def code_of(code: Code) -> str:
-    return code if isinstance(code, str) else cst.Module([]).code_for_node(code)
+def pieces(code: Code) -> list[Union[str, cst.CSTNode]]:
+    return [code] if isinstance(code, (str, cst.CSTNode)) else list(code)
 
 
 def append_argument(call: cst.Call, argument: str) -> list[NodeEdit]:
     """Edits that add ``argument`` (``"dim=-1"``) after a call's last argument, leaving the
     others' text as it is."""
     if not call.args:
-        return [Replace(call, f"{code_of(call.func)}({argument})")]
+        return [Replace(call, (call.func, f"({argument})"))]
     last = call.args[-1]
     if last.star == "**":
         return []  # a keyword argument may not follow ``**kwargs`` in every Python we lint
-    return [Replace(last.value, f"{code_of(last.value)}, {argument}")]
+    return [Replace(last.value, (last.value, f", {argument}"))]
 
 
 def first_statement(owner: cst.CSTNode) -> Optional[cst.CSTNode]:

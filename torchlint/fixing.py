@@ -22,7 +22,9 @@ from typing import Mapping, Optional, Sequence
 
 from libcst._position import CodeRange
 
-from torchlint.edits import InsertAfter, InsertBefore, Move, ProposedFix, Replace, code_of
+import libcst as cst
+
+from torchlint.edits import Code, InsertAfter, InsertBefore, Move, ProposedFix, Replace, pieces
 from torchlint.findings import Edit, Finding, Fix
 
 MAX_PASSES = 10  # a fix that keeps re-creating its finding stops here, not never
@@ -73,14 +75,30 @@ def resolve(proposed: ProposedFix, positions: Mapping[object, CodeRange], lines:
     return Fix(proposed.title, proposed.safety, tuple(ordered))
 
 
+def _text(code: Code, positions, lines: Lines) -> Optional[str]:
+    """The new code, with each node replaced by its text in the file."""
+    parts = []
+    for piece in pieces(code):
+        if isinstance(piece, cst.CSTNode):
+            where = positions.get(piece)
+            if where is None:
+                return None
+            piece = lines.text[lines.offset(where.start.line, where.start.column + 1):lines.offset(where.end.line, where.end.column + 1)]
+        parts.append(piece)
+    return "".join(parts)
+
+
 def _resolve_one(edit, positions, lines: Lines, newline: str) -> Optional[list[Edit]]:
+    code = _text(edit.code, positions, lines) if not isinstance(edit, Move) else ""
+    if code is None:
+        return None
     if isinstance(edit, Replace):
         where = positions.get(edit.node)
         if where is None:
             return None
-        return [Edit(where.start.line, where.start.column + 1, where.end.line, where.end.column + 1, code_of(edit.code))]
+        return [Edit(where.start.line, where.start.column + 1, where.end.line, where.end.column + 1, code)]
     if isinstance(edit, InsertBefore):
-        inserted = _insertion(positions.get(edit.statement), edit.code.split("\n"), lines, newline)
+        inserted = _insertion(positions.get(edit.statement), code.split("\n"), lines, newline)
         return None if inserted is None else [inserted]
     if isinstance(edit, InsertAfter):
         where = positions.get(edit.statement)
@@ -93,8 +111,8 @@ def _resolve_one(edit, positions, lines: Lines, newline: str) -> Optional[list[E
         line = where.end.line + 1
         if line > len(lines.starts):  # the last line, without a line break
             end = len(lines.line_text(where.end.line)) + 1
-            return [Edit(where.end.line, end, where.end.line, end, f"{newline}{indent}{edit.code}")]
-        return [Edit(line, 1, line, 1, f"{indent}{edit.code}{newline}")]
+            return [Edit(where.end.line, end, where.end.line, end, f"{newline}{indent}{code}")]
+        return [Edit(line, 1, line, 1, f"{indent}{code}{newline}")]
     if isinstance(edit, Move):
         where = positions.get(edit.statement)
         if where is None or where.start.line != where.end.line:
@@ -120,8 +138,11 @@ def _insertion(where: Optional[CodeRange], code_lines: Sequence[str], lines: Lin
     indent = lines.line_text(where.start.line)[: where.start.column]
     if indent.strip():
         return None
+    line = where.start.line
+    while line > 1 and lines.line_text(line - 1).startswith(indent) and lines.line_text(line - 1)[len(indent):].startswith("#"):
+        line -= 1  # the comments right above a statement are about it: stay above them
     content = "".join(f"{indent}{code}{newline}" if code else newline for code in code_lines)
-    return Edit(where.start.line, 1, where.start.line, 1, content)
+    return Edit(line, 1, line, 1, content)
 
 
 def _overlap(lines: Lines, first: Edit, second: Edit) -> bool:

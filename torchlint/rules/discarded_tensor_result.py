@@ -92,7 +92,7 @@ class DiscardedTensorResult(Rule):
             return  # ``sock.detach()``, ``repo.clone(path)``, a NumPy array's ``reshape``
         code = cst.Module([]).code_for_node
         # only a name or an attribute is assigned to: a subscript would be evaluated twice
-        fix = [Replace(node, f"{code(receiver)} = {code(call)}")] if dotted_name(receiver) is not None else []
+        fix = [Replace(node, (receiver, " = ", call))] if dotted_name(receiver) is not None else []
         self.report(node, self.MESSAGE.format(code=code(call), tensor=code(receiver)), fix=fix)
 
     def _is_tensor(self, receiver: cst.BaseExpression, site) -> bool:

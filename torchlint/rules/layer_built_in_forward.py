@@ -114,8 +114,7 @@ class LayerBuiltInForward(Rule):
         attribute = self.facts.assigned_name(site) or layer.rsplit(".", 1)[-1].lower()
         if attribute in info.self_bindings or attribute in info.methods or attribute in site.scope.self_attributes:
             return []
-        code = cst.Module([]).code_for_node(site.node)
-        return [Replace(site.node, f"self.{attribute}"), InsertAfter(statements[-1], f"self.{attribute} = {code}")]
+        return [Replace(site.node, f"self.{attribute}"), InsertAfter(statements[-1], (f"self.{attribute} = ", site.node))]
 
     def _available_in_init(self, arg: cst.Arg, info, init) -> bool:
         value = arg.value

@@ -152,8 +152,7 @@ class MissingEvalMode(Rule):
             if any(eval_scope.start < index < site.index for index, _ in bindings):
                 return []  # bound inside the block: not there yet before it
             where = eval_scope.node
-        code = cst.Module([]).code_for_node(model)
-        return [InsertBefore(where, f"{code}.eval()")] if where is not None else []
+        return [InsertBefore(where, (model, ".eval()"))] if where is not None else []
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -69,7 +69,7 @@ class ModeSwitchNotCalled(Rule):
         value = node.value
         code = cst.Module([]).code_for_node
         if isinstance(value, cst.Attribute) and value.attr.value in UNCALLED_METHODS:
-            self.report(node, self.MESSAGE.format(code=code(value)), fix=[Replace(value, cst.Call(func=value))])
+            self.report(node, self.MESSAGE.format(code=code(value)), fix=[Replace(value, (value, "()"))])
         elif isinstance(value, cst.Call) and self.facts.qualified_name(value.func) in CONTEXT_MANAGERS:
             self.report(node, self.CONTEXT_MESSAGE.format(code=code(value)))
 

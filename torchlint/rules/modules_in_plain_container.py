@@ -127,10 +127,11 @@ class ModulesInPlainContainer(Rule):
         spelled = self.facts.spelling(wrapper)
         if spelled is None or not all(not isinstance(element, (cst.List, cst.Tuple)) and self._is_new_layer(element, scope) for element in elements):
             return []
-        code = cst.Module([]).code_for_node
+        if not isinstance(container, cst.Tuple):
+            return [Replace(container, (f"{spelled}(", container, ")"))]
         # a tuple's layers go into a list display: ModuleList((a,)) would read the same, but looks odd
-        inner = f"[{', '.join(code(element) for element in elements)}]" if isinstance(container, cst.Tuple) else code(container)
-        return [Replace(container, f"{spelled}({inner})")]
+        listed = [piece for element in elements for piece in (", ", element)][1:]
+        return [Replace(container, (f"{spelled}([", *listed, "])"))]
 
     def _holds_new_layers(self, container: cst.BaseExpression, scope) -> bool:
         if isinstance(container, (cst.ListComp, cst.SetComp)):

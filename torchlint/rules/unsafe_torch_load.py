@@ -36,7 +36,8 @@ def restore(model, path):
 ## Fix safety
 Unsafe (applied with `--unsafe-fixes`). It sets `weights_only=True`. A checkpoint that also
 pickles other objects (an `argparse.Namespace`, NumPy arrays) then fails to load until they are
-allow-listed with `torch.serialization.add_safe_globals`. No fix for calls that pass `**kwargs`.
+allow-listed with `torch.serialization.add_safe_globals`. No fix for calls that pass a
+`pickle_module`, which torch refuses together with `weights_only=True`.
 
 ## Runtime evidence
 A crafted checkpoint creates a marker file when the bad program loads it with
@@ -92,17 +93,19 @@ class UnsafeTorchLoad(Rule):
         if self.facts.qualified_name(node.func) not in LOAD_FUNCTIONS or self._from_memory(node):
             return
         weights_only = call_argument(node, 99, "weights_only")
+        # torch refuses weights_only=True together with an explicit pickle_module
+        fixable = call_argument(node, 2, "pickle_module") is None
         if weights_only is not None:
             if is_constant(weights_only, "False"):
-                self.report(node, fix=[Replace(weights_only, "True")])
+                self.report(node, fix=[Replace(weights_only, "True")] if fixable else [])
             return
         if any(arg.star == "**" for arg in node.args):
             return  # ``**kwargs`` may carry it
         floor = self.facts.torch_requirement
         if floor is None:
-            self.report(node, self.UNSET_MESSAGE.format(project="the project does not rule out (it declares no torch version)"), fix=append_argument(node, "weights_only=True"))
+            self.report(node, self.UNSET_MESSAGE.format(project="the project does not rule out (it declares no torch version)"), fix=append_argument(node, "weights_only=True") if fixable else [])
         elif floor < SAFE_BY_DEFAULT:
-            self.report(node, self.UNSET_MESSAGE.format(project=f"the project allows (torch >= {floor[0]}.{floor[1]})"), fix=append_argument(node, "weights_only=True"))
+            self.report(node, self.UNSET_MESSAGE.format(project=f"the project allows (torch >= {floor[0]}.{floor[1]})"), fix=append_argument(node, "weights_only=True") if fixable else [])
 
     @classmethod
     def runtime_claim(cls, bad, good):

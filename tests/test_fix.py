@@ -238,3 +238,223 @@ def test_notebook_is_fixed_in_place_keeping_outputs_metadata_and_masked_lines(tm
 
     diff = run_torchlint("--isolated", "--diff", "train.ipynb")
     assert diff.returncode == 0 and diff.stdout == ""  # nothing left to fix
+
+
+# -- when a rule offers no fix ------------------------------------------------------------------
+
+NO_FIX = {
+    "softmax inside the model's forward": ("TL201", """\
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+
+            def forward(self, x):
+                return F.softmax(self.fc(x), dim=1)
+
+
+        def step(x, y):
+            return F.cross_entropy(Net()(x), y)
+        """),
+    "the logits' name is rebound between softmax and loss": ("TL201", """\
+        import torch.nn.functional as F
+
+
+        def step(model, x, y):
+            logits = model(x)
+            probs = F.softmax(logits, dim=1)
+            logits = None
+            shown = probs.max()
+            return F.cross_entropy(probs, y), shown
+        """),
+    "an argument only forward has": ("TL101", """\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def forward(self, x):
+                return nn.Linear(x.shape[-1], 2)(x)
+        """),
+    "an explicit pickle_module": ("TL601", """\
+        import pickle
+
+        import torch
+
+
+        def restore(path):
+            return torch.load(path, pickle_module=pickle, weights_only=False)
+        """),
+    "code that reads .grad": ("TL302", """\
+        def train(model, loader, optimizer, loss_fn):
+            for x, y in loader:
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                norms = [p.grad.norm() for p in model.parameters()]
+                optimizer.zero_grad()
+                optimizer.step()
+        """),
+    "a set of layers": ("TL102", """\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = {nn.Linear(2, 2), nn.Linear(2, 2)}
+        """),
+    "a receiver that is not a name cannot be assigned to": ("TL501", """\
+        import torch
+
+
+        def prepare(device):
+            torch.zeros(2).to(device)
+        """),
+}
+
+
+@pytest.mark.parametrize("case", NO_FIX, ids=list(NO_FIX))
+def test_findings_without_a_safe_repair_carry_no_fix(case):
+    from torchlint import lint_source
+
+    code, source = NO_FIX[case]
+    findings = [finding for finding in lint_source(textwrap.dedent(source), "case.py", Config(select=(code,))) if finding.code == code]
+    assert findings, f"the case must still be flagged by {code}"
+    assert all(finding.fix is None for finding in findings)
+
+
+def test_a_fix_on_a_line_of_masked_ipython_syntax_is_dropped(tmp_path, run_torchlint):
+    pytest.importorskip("nbformat")
+    path = save(tmp_path, "train.ipynb", notebook(
+        "import torch.nn.functional as F",
+        "%time loss = F.cross_entropy(F.softmax(model(x), dim=1), y)",
+    ))
+    before = path.read_bytes()
+    result = run_torchlint("--isolated", "--fix", "train.ipynb")
+    assert path.read_bytes() == before
+    assert "train.ipynb:cell 2:1:" in result.stdout and "TL201 cross-entropy" in result.stdout  # reported, no [*]
+
+
+EVALUATED = """\
+        import torch
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.drop = nn.Dropout(0.5)
+
+            def forward(self, x):
+                return self.drop(x)
+
+
+"""
+FIXED_EXACTLY = {
+    "a tuple of layers becomes a ModuleList of a list": ("TL102", """\
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = (nn.Linear(2, 2),
+                               nn.Linear(2, 2))
+        """, """\
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+        """),
+    "a dict with string keys becomes a ModuleDict": ("TL102", """\
+        import torch
+
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.heads = {"a": torch.nn.Linear(2, 2)}
+        """, """\
+        import torch
+
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.heads = torch.nn.ModuleDict({"a": torch.nn.Linear(2, 2)})
+        """),
+    "the clearing moves with its comment above the backward": ("TL302", """\
+        def train(model, loader, optimizer, loss_fn):
+            for x, y in loader:
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                optimizer.zero_grad()  # clear
+                optimizer.step()
+        """, """\
+        def train(model, loader, optimizer, loss_fn):
+            for x, y in loader:
+                loss = loss_fn(model(x), y)
+                optimizer.zero_grad()  # clear
+                loss.backward()
+                optimizer.step()
+        """),
+    "a layer built inline gets the name of its kind": ("TL101", """\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.width = 4
+
+            def forward(self, x):
+                return nn.Linear(self.width,
+                                 2)(x)""", """\
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.width = 4
+                self.linear = nn.Linear(self.width,
+                                 2)
+
+            def forward(self, x):
+                return self.linear(x)"""),
+    "an evaluation function gets eval() above the comment of its first statement": ("TL401", EVALUATED + """\
+        def validate(model, val_loader):
+            # no gradients here
+            with torch.no_grad():
+                return [model(x) for x in val_loader]
+
+
+        def main(loader):
+            return validate(Net(), loader)
+        """, EVALUATED + """\
+        def validate(model, val_loader):
+            model.eval()
+            # no gradients here
+            with torch.no_grad():
+                return [model(x) for x in val_loader]
+
+
+        def main(loader):
+            return validate(Net(), loader)
+        """),
+}
+
+
+@pytest.mark.parametrize("case", FIXED_EXACTLY, ids=list(FIXED_EXACTLY))
+def test_fix_result_exactly(case, tmp_path):
+    code, source, expected = FIXED_EXACTLY[case]
+    path = write(tmp_path, "case.py", source)
+    fixed, (remaining, errors, _), applied = fix_contents(path.read_bytes(), str(path), Config(select=(code,), unsafe_fixes=True))
+    assert fixed.decode() == textwrap.dedent(expected).lstrip("\n")
+    assert applied and not [finding for finding in remaining if finding.code == code] and not errors

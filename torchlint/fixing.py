@@ -52,6 +52,11 @@ class Lines:
     def line_of(self, offset: int) -> int:
         return bisect_right(self.starts, offset)
 
+    def position(self, offset: int) -> tuple[int, int]:
+        """(line, column), 1-based, of an offset."""
+        line = self.line_of(offset)
+        return line, offset - self.starts[line - 1] + 1
+
 
 def keep_ends(text: str) -> list[str]:
     """The lines of a text, each with its line break (only \\n, \\r\\n and \\r break lines, as
@@ -96,7 +101,8 @@ def _resolve_one(edit, positions, lines: Lines, newline: str) -> Optional[list[E
         where = positions.get(edit.node)
         if where is None:
             return None
-        return [Edit(where.start.line, where.start.column + 1, where.end.line, where.end.column + 1, code)]
+        start, end = _with_parentheses(edit.node, where, lines)
+        return [Edit(*lines.position(start), *lines.position(end), code)]
     if isinstance(edit, InsertBefore):
         inserted = _insertion(positions.get(edit.statement), code.split("\n"), lines, newline)
         return None if inserted is None else [inserted]
@@ -128,6 +134,20 @@ def _resolve_one(edit, positions, lines: Lines, newline: str) -> Optional[list[E
             return None
         return [removal, inserted]
     return None
+
+
+def _with_parentheses(node: cst.CSTNode, where: CodeRange, lines: Lines) -> tuple[int, int]:
+    """The offsets of a node's text with its own parentheses: libcst's positions leave them out,
+    and replacing ``(a, b)`` must not leave ``(...)`` around the replacement."""
+    start, end = lines.offset(where.start.line, where.start.column + 1), lines.offset(where.end.line, where.end.column + 1)
+    text = lines.text
+    for _ in getattr(node, "lpar", ()):
+        opening = len(text[:start].rstrip())
+        closing = end + len(text[end:]) - len(text[end:].lstrip())
+        if opening == 0 or text[opening - 1] != "(" or text[closing:closing + 1] != ")":
+            break
+        start, end = opening - 1, closing + 1
+    return start, end
 
 
 def _insertion(where: Optional[CodeRange], code_lines: Sequence[str], lines: Lines, newline: str) -> Optional[Edit]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from torchlint import registry
+from torchlint.verifier.fixed import is_fixable
 from torchlint.verifier.runner import expected_lines
 
 pytest.importorskip("torch", reason="torchlint verify runs the fixtures with torch")
@@ -23,7 +24,7 @@ ALL_CODES = [rule.CODE for rule in registry.all_rules()]
 RUNTIME_ERROR_FREE = re.compile(r"Traceback \(most recent call last\)")
 
 
-def verify(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+def verify(*args: str, timeout: float = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "torchlint", "verify", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env=env)
 
@@ -55,6 +56,10 @@ def test_every_rule_passes_on_cpu(cpu_run) -> None:
         assert rule["static"]["good_lines"] == []
         assert rule["checks"] and all(check["holds"] for check in rule["checks"])
         assert rule["bad"]["device"] == rule["good"]["device"] == "cpu"
+        fixable = is_fixable(registry.rule_by_code_or_name(rule["code"]))
+        # a rule with a fix ran its bad.fixed.py too, and its claim held with it as the good program
+        assert (rule["fixed"] is not None and rule["fixed"]["device"] == "cpu") == fixable
+        assert any(check["description"].startswith("with bad.fixed.py as good: ") for check in rule["checks"]) == fixable
     # how long it takes is measured in docs/evidence.md, not bounded here: a loaded machine is slower
 
 
@@ -64,7 +69,7 @@ def test_json_output_shape(cpu_run) -> None:
     assert report["ok"] is True and report["device"] == "cpu" and Path(report["fixtures"]) == FIXTURES
     assert report["summary"] == {"pass": len(ALL_CODES), "fail": 0, "error": 0, "skip": 0}
     for rule in report["rules"]:
-        assert set(rule) == {"code", "name", "module", "verdict", "reason", "device", "seconds", "static", "checks", "bad", "good"}
+        assert set(rule) == {"code", "name", "module", "verdict", "reason", "device", "seconds", "static", "checks", "bad", "good", "fixed"}
         assert set(rule["static"]) == {"ok", "summary", "bad_lines", "expected_lines", "good_lines"}
         for check in rule["checks"]:
             assert set(check) == {"description", "holds"} and isinstance(check["holds"], bool)
@@ -80,10 +85,11 @@ def test_text_table_with_the_auto_device() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     device = "cuda" if _cuda_available() else "cpu"
-    assert re.search(rf"^TL302 zero-grad-between-backward-and-step: PASS  \(device {device}, bad \d+\.\d s \+ good \d+\.\d s\)$", out, re.M)
+    assert re.search(rf"^TL302 zero-grad-between-backward-and-step: PASS  \(device {device}, bad \d+\.\d s \+ good \d+\.\d s \+ fixed \d+\.\d s\)$", out, re.M)
     assert "[holds] bad: step() leaves the parameters unchanged" in out
-    assert re.search(r"param_change\s+0\s+\d", out)
-    assert re.search(rf"^TL302\s+zero-grad-between-backward-and-step\s+{device}\s+ok\s+2/2 hold\s+PASS\s+\d+\.\ds$", out, re.M)
+    assert "[holds] with bad.fixed.py as good: good: step() changes the parameters" in out
+    assert re.search(r"param_change\s+0\s+\d\S*\s+\d", out)  # bad, good, bad.fixed
+    assert re.search(rf"^TL302\s+zero-grad-between-backward-and-step\s+{device}\s+ok\s+4/4 hold\s+PASS\s+\d+\.\ds$", out, re.M)
     assert "bad flagged (line 24), good clean" in out
     assert "1 passed, 0 failed, 0 errors" in out
 
@@ -98,7 +104,10 @@ def _broken(root: Path, module: str, bad_observe: str | None, good_observe: str 
     the static result) stays that of the real fixture. ``None`` removes observe() altogether."""
     folder = root / module
     folder.mkdir(parents=True, exist_ok=True)
-    for variant, replacement, source in (("bad", bad_observe, "bad"), ("good", good_observe, good_from)):
+    # bad.fixed.py, when the rule has one, is broken as bad.py is: --fix makes of one the other
+    for variant, replacement, source in (("bad", bad_observe, "bad"), ("good", good_observe, good_from), ("bad.fixed", bad_observe, "bad.fixed")):
+        if not (FIXTURES / module / f"{source}.py").is_file():
+            continue
         text = (FIXTURES / module / f"{source}.py").read_text(encoding="utf-8")
         if replacement is None:
             text = text.replace("def observe(", "def run_experiment(")
@@ -152,16 +161,18 @@ def test_a_claim_that_does_not_hold_fails(broken_run) -> None:
     text, report, _, _ = broken_run
     rule = _rule(report, "TL301")
     assert rule["verdict"] == "FAIL"
-    assert rule["reason"] == "claim does not hold: bad: after two iterations the gradient is the sum of both batches'"
-    assert [check["holds"] for check in rule["checks"]] == [False, True]
+    # bad.fixed.py is broken as bad.py is, so the claim fails with it in the good program's place too
+    assert rule["reason"] == ("claim does not hold: bad: after two iterations the gradient is the sum of both batches'; "
+                              "claim does not hold: with bad.fixed.py as good: bad: after two iterations the gradient is the sum of both batches'")
+    assert [check["holds"] for check in rule["checks"]] == [False, True, False, True]
     assert "[FAILS] bad: after two iterations the gradient is the sum of both batches'" in text.stdout
-    assert re.search(r"^TL301\s+missing-zero-grad\s+cpu\s+ok\s+1/2 hold\s+FAIL", text.stdout, re.M)
+    assert re.search(r"^TL301\s+missing-zero-grad\s+cpu\s+ok\s+2/4 hold\s+FAIL", text.stdout, re.M)
 
 
 def test_a_crash_is_an_error_with_its_last_stderr_line(broken_run) -> None:
     rule = _rule(broken_run[1], "TL302")
     assert rule["verdict"] == "ERROR"
-    assert rule["reason"] == "bad.py: crashed: RuntimeError: boom in the fixture"
+    assert rule["reason"] == "bad.py: crashed: RuntimeError: boom in the fixture; bad.fixed.py: crashed: RuntimeError: boom in the fixture"
     assert rule["good"]["error"] is None and rule["good"]["observation"]["param_change"] > 0
     assert "reason   bad.py: crashed: RuntimeError: boom in the fixture" in broken_run[0].stdout
 
@@ -169,7 +180,7 @@ def test_a_crash_is_an_error_with_its_last_stderr_line(broken_run) -> None:
 def test_missing_observe_is_an_error(broken_run) -> None:
     rule = _rule(broken_run[1], "TL402")
     assert rule["verdict"] == "ERROR"
-    assert rule["reason"] == "bad.py: defines no observe(device) function"
+    assert rule["reason"] == "bad.py: defines no observe(device) function; bad.fixed.py: defines no observe(device) function"
 
 
 def test_a_key_missing_from_an_observation_is_an_error(broken_run) -> None:
@@ -217,7 +228,8 @@ def test_missing_torch_is_reported_and_the_parent_never_imports_torch(tmp_path) 
     for rule in json.loads(result.stdout)["rules"]:
         assert rule["verdict"] == "ERROR"
         assert rule["reason"] == ("bad.py: torch is not installed: pip install 'torchlint[verify]'; "
-                                  "good.py: torch is not installed: pip install 'torchlint[verify]'")
+                                  "good.py: torch is not installed: pip install 'torchlint[verify]'; "
+                                  "bad.fixed.py: torch is not installed: pip install 'torchlint[verify]'")
         assert rule["static"]["ok"]  # the static half needs no torch
 
 

@@ -88,7 +88,8 @@ def _text(code: Code, positions, lines: Lines) -> Optional[str]:
             where = positions.get(piece)
             if where is None:
                 return None
-            piece = lines.text[lines.offset(where.start.line, where.start.column + 1):lines.offset(where.end.line, where.end.column + 1)]
+            start, end = _with_parentheses(piece, where, lines)
+            piece = lines.text[start:end]
         parts.append(piece)
     return "".join(parts)
 

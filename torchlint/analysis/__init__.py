@@ -244,10 +244,10 @@ class FileFacts:
         tensor expression is known to hold; None when it cannot be told."""
         return flows.output_kind(self, Value(expr, scope, index))
 
-    def activation_input(self, expr: cst.BaseExpression, scope: Scope, index: int) -> Optional[tuple[str, cst.BaseExpression, cst.BaseExpression]]:
-        """(kind, the expression to replace, the activation's input that can replace it) when
-        this is directly an activation's output and its input can stand in for it; see flows."""
-        return flows.activation_input(self, Value(expr, scope, index))
+    def activation_input(self, expr: cst.BaseExpression, scope: Scope, index: int, kind: str) -> Optional[tuple[cst.BaseExpression, cst.BaseExpression]]:
+        """(the expression to replace, the activation's input that can replace it) when this is
+        directly the output of an activation of ``kind`` whose input can stand in for it; see flows."""
+        return flows.activation_input(self, Value(expr, scope, index), kind)
 
     def assigned_name(self, site: CallSite) -> Optional[str]:
         """``loader`` for ``loader = DataLoader(...)`` (also ``head = nn.Linear(...).to(device)``):

@@ -120,9 +120,9 @@ def output_kind(facts: "FileFacts", value: Value, depth: int = 0) -> Optional[st
     return produced_kind(facts, Value(func, value.scope, value.index), depth + 1)
 
 
-def activation_input(facts: "FileFacts", value: Value) -> Optional[tuple[str, cst.BaseExpression, cst.BaseExpression]]:
-    """(kind, the expression to replace, its replacement) that makes ``value``, the direct
-    result of an activation function or method (``F.softmax(z, 1)``, ``z.sigmoid()``), the
+def activation_input(facts: "FileFacts", value: Value, kind: str) -> Optional[tuple[cst.BaseExpression, cst.BaseExpression]]:
+    """(the expression to replace, its replacement) that makes ``value``, the direct result of
+    an activation function or method of this kind (``F.softmax(z, 1)``, ``z.sigmoid()``), the
     activation's input instead:
 
     - written right there: the call becomes its input;
@@ -138,23 +138,23 @@ def activation_input(facts: "FileFacts", value: Value) -> Optional[tuple[str, cs
         return None
     qualified = facts.qualified_name(call.func)
     if qualified in torch_api.ACTIVATION_FUNCTIONS:
-        kind, source = torch_api.ACTIVATION_FUNCTIONS[qualified], call_argument(call, 0, "input")
+        found, source = torch_api.ACTIVATION_FUNCTIONS[qualified], call_argument(call, 0, "input")
     elif qualified is None and isinstance(call.func, cst.Attribute) and call.func.attr.value in torch_api.ACTIVATION_METHODS and not _is_self_attribute(call.func):
-        kind, source = torch_api.ACTIVATION_METHODS[call.func.attr.value], call.func.value
+        found, source = torch_api.ACTIVATION_METHODS[call.func.attr.value], call.func.value
     else:
         return None
-    if source is None or any(arg.star for arg in call.args):
+    if found != kind or source is None or any(arg.star for arg in call.args):
         return None
     if call is value.expr:
-        return kind, call, source
+        return call, source
     name = value.expr.value if isinstance(value.expr, cst.Name) else None
     if name is None:
         return None
     direct = binding_before(value.scope, name, value.index)
     if direct is not None and direct.expr is call and bound.scope is value.scope and facts.reads_of(value.scope, name) == 1:
-        return kind, call, source
+        return call, source
     if isinstance(source, cst.Name) and _same_binding(source.value, bound, value):
-        return kind, value.expr, source
+        return value.expr, source
     return None
 
 

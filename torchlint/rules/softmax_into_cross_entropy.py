@@ -74,16 +74,9 @@ class SoftmaxIntoCrossEntropy(Rule):
         site = self.facts.call_site(node)
         loss = self.facts.loss_input(site)
         if loss is not None and loss[0] == CROSS_ENTROPY and self.facts.output_kind(loss[1], site.scope, site.index) == SOFTMAX:
-            self.report(node, fix=self._logits_instead(loss[1], site))
-
-    def _logits_instead(self, loss_input, site) -> list:
-        """The activation's input in its place; the activation itself stays where it is, in
-        case its result has another use (a metric, a log)."""
-        found = self.facts.activation_input(loss_input, site.scope, site.index)
-        if found is None or found[0] != SOFTMAX:
-            return []
-        _, replaced, logits = found
-        return [Replace(replaced, logits)]
+            # the loss gets the logits; the activation stays in case its result has another use
+            logits = self.facts.activation_input(loss[1], site.scope, site.index, SOFTMAX)
+            self.report(node, fix=[Replace(*logits)] if logits else [])
 
     @classmethod
     def runtime_claim(cls, bad, good):

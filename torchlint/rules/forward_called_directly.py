@@ -51,6 +51,11 @@ class Classifier(nn.Module):
 - `.forward` on objects that are not known to be modules (a plain class with a `forward` method,
   a value whose origin cannot be seen).
 
+## Fix safety
+Safe. `module.forward(x)` becomes `module(x)`: the same computation, with the module's hooks
+(and whatever a wrapper such as DDP or a profiler does in `__call__`) now run, which is the
+bug's repair.
+
 ## Runtime evidence
 A forward hook registered on the module counts zero calls in the bad program and one per
 forward pass in the good program.
@@ -60,6 +65,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.edits import Replace
 from torchlint.rule import Rule
 
 
@@ -68,6 +74,7 @@ class ForwardCalledDirectly(Rule):
     NAME = "forward-called-directly"
     MESSAGE = "`{receiver}.forward(...)` skips the module's hooks: call `{receiver}(...)` instead"
     TRIGGER_WORDS = (".forward(",)
+    FIX_TITLE = "Call the module instead of its `forward`"
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -78,7 +85,7 @@ class ForwardCalledDirectly(Rule):
             return
         site = self.facts.call_site(node)
         if site is not None and self.facts.is_module_instance(receiver, site.scope, site.index):
-            self.report(node, self.MESSAGE.format(receiver=cst.Module([]).code_for_node(receiver)))
+            self.report(node, self.MESSAGE.format(receiver=cst.Module([]).code_for_node(receiver)), fix=[Replace(func, receiver)])
 
     @classmethod
     def runtime_claim(cls, bad, good):

@@ -43,6 +43,11 @@ def restore(model, path):
 - `torch.save(model.state_dict(), path)`, and the result of `load_state_dict` assigned to another
   name (`result = model.load_state_dict(sd)`), which is how the keys are checked.
 
+## Fix safety
+Safe. `torch.save(model.state_dict, f)` becomes `torch.save(model.state_dict(), f)`, and
+`model = model.load_state_dict(sd)` becomes `model.load_state_dict(sd)`: the weights are saved,
+and the model stays the model. No fix for an assignment with several targets.
+
 ## Runtime evidence
 The bad program's checkpoint does not load back as a dictionary of tensors, and its `model`
 becomes an `_IncompatibleKeys` tuple whose call fails; the good program's round trip works.
@@ -54,6 +59,7 @@ import libcst as cst
 
 from torchlint.analysis.facts import call_argument
 from torchlint.analysis.names import dotted_name
+from torchlint.edits import Replace
 from torchlint.rule import Rule
 
 SAVE_FUNCTIONS = frozenset({"torch.save"})
@@ -65,6 +71,7 @@ class StateDictMisuse(Rule):
     MESSAGE = "`{method}` without `()` saves the bound method, not the weights: call `{method}()`"
     REPLACED_MESSAGE = "`load_state_dict` returns the missing and unexpected keys, not the model: this replaces `{model}` with them; call it without assigning"
     TRIGGER_WORDS = ("state_dict",)
+    FIX_TITLE = "Call `state_dict()` / keep the model `load_state_dict` was called on"
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.facts.qualified_name(node.func) in SAVE_FUNCTIONS and node.args:
@@ -74,7 +81,7 @@ class StateDictMisuse(Rule):
             values = [element.value for element in saved.elements if isinstance(element, cst.DictElement)] if isinstance(saved, cst.Dict) else [saved]
             for value in values:
                 if isinstance(value, cst.Attribute) and value.attr.value == "state_dict" and not self._is_a_field(value, site):
-                    self.report(node, self.MESSAGE.format(method=cst.Module([]).code_for_node(value)))
+                    self.report(node, self.MESSAGE.format(method=cst.Module([]).code_for_node(value)), fix=[Replace(value, (value, "()"))])
                     return
 
     def _is_a_field(self, saved: cst.Attribute, site) -> bool:
@@ -100,7 +107,9 @@ class StateDictMisuse(Rule):
             return
         model = dotted_name(value.func.value)
         if model and any(dotted_name(target.target) == model for target in node.targets):
-            self.report(value, self.REPLACED_MESSAGE.format(model=model))
+            # with one target the call alone is the repair; ``a = model = ...`` also binds ``a``
+            fix = [Replace(node, value)] if len(node.targets) == 1 else []
+            self.report(value, self.REPLACED_MESSAGE.format(model=model), fix=fix)
 
     @classmethod
     def runtime_claim(cls, bad, good):

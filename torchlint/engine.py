@@ -41,7 +41,7 @@ from torchlint.suppressions import is_suppressed, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
-SYNTAX_ERROR, UNREADABLE = "TL000", "TL001"
+SYNTAX_ERROR, UNREADABLE, UNSUPPORTED = "TL000", "TL001", "TL002"
 LONG_LINE = 10_000  # characters; only a file with a line this long can nest expressions deeply
 MAX_EXPRESSION_NESTING = 4_000
 
@@ -393,10 +393,18 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
     project = None if path.startswith("<") else _PROJECT
     try:
         module = (project.parsed_module(path, text) if project is not None else None) or cst.parse_module(text)
-    except cst.ParserSyntaxError as error:
-        # Python's parser pinpoints the error better than libcst, whose position is often the
-        # token after it; libcst's own message remains for code only libcst rejects.
-        problem = python_syntax_error(text) or (f"syntax error: {error.message}", error.editor_line, error.editor_column)
+    except (cst.ParserSyntaxError, cst.CSTValidationError) as error:
+        # Python is the judge of validity, and pinpoints an error better than libcst, whose
+        # position is often the token after it. Valid Python that libcst rejects is said to be so.
+        problem = python_syntax_error(text, compiled=True)
+        if problem is None:
+            if isinstance(error, cst.ParserSyntaxError):
+                line, column = error.editor_line, error.editor_column
+                reason = f"it stops at line {line}, column {column}"
+            else:
+                line, column, reason = 1, 1, _one_line(error)
+            message = f"not analysed: valid Python that libcst's parser cannot read ({reason}); no rule ran on this file"
+            return _file_problem(path, config, UNSUPPORTED, message, line, column), []
         return _file_problem(path, config, SYNTAX_ERROR, *problem), []
     except RecursionError:
         return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to parse"), []

@@ -16,6 +16,7 @@ from torchlint.rule import Rule
 ENGINE_CODES = {
     "TL000": ("syntax-error", "The file could not be parsed as Python."),
     "TL001": ("unreadable-file", "The file could not be read or decoded."),
+    "TL002": ("unsupported-syntax", "The file is valid Python that libcst's parser cannot read, so no rule could analyse it."),
 }
 
 

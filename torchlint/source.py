@@ -19,10 +19,12 @@ def decode(data: bytes) -> str:
     return data.decode(encoding)
 
 
-def python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:
-    """(message, line, column) of the syntax error Python's parser reports, or None."""
+def python_syntax_error(text: str, compiled: bool = False) -> Optional[tuple[str, int, int]]:
+    """(message, line, column) of the syntax error Python's parser reports, or None. With
+    ``compiled``, also the errors only the compiler reports (a bare ``except:`` that is not the
+    last handler, ``return`` outside a function); the code is compiled, never run."""
     try:
-        compile(text, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        compile(text, "<file>", "exec", flags=0 if compiled else ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as error:
         return f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)
     except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting

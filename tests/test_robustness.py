@@ -1,0 +1,71 @@
+"""What real code throws at a linter: Python's own parser is the judge of validity, libcst's
+limits are said to be libcst's, and a file that is not PyTorch gets no PyTorch finding."""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from conftest import write
+
+# Python rejects these, but only its compiler says so: libcst raises a validation error instead
+INVALID_FOR_THE_COMPILER = {
+    "a bare except that is not the last handler": (
+        "import torch\ntry:\n    pass\nexcept:\n    pass\nexcept ValueError:\n    pass\n",
+        4, 1, "syntax error: default 'except:' must be last",
+    ),
+    "bytes concatenated with a string": (
+        'import torch\nx = "a" b"b"\n', 2, 13, "syntax error: cannot mix bytes and nonbytes literals",
+    ),
+}
+# Python accepts these; libcst 1.x cannot parse them
+VALID_BUT_NOT_FOR_LIBCST = {
+    "a parenthesised annotated target": "import torch\n(x): int = 1\n",
+    "a starred base after a keyword in a class": "import torch\nclass A(metaclass=type, *()):\n    pass\n",
+}
+
+
+@pytest.mark.parametrize("case", INVALID_FOR_THE_COMPILER, ids=list(INVALID_FOR_THE_COMPILER))
+def test_code_only_the_compiler_rejects_is_a_syntax_error_at_python_s_position(case, tmp_path, run_torchlint):
+    source, line, column, message = INVALID_FOR_THE_COMPILER[case]
+    write(tmp_path, "broken.py", source)
+    write(tmp_path, "fine.py", "import torch\n")
+    result = run_torchlint("--isolated", "--format", "json", ".")
+    assert result.returncode == 1 and result.stderr == ""  # a finding, not an internal error
+    findings = json.loads(result.stdout)
+    assert [(f["path"], f["line"], f["column"], f["code"], f["message"]) for f in findings] == [("broken.py", line, column, "TL000", message)]
+    text = run_torchlint("--isolated", ".")
+    assert "All checks passed" not in text.stdout + text.stderr
+    assert "Found 1 problem (2 files checked)." in text.stdout
+
+
+@pytest.mark.parametrize("case", VALID_BUT_NOT_FOR_LIBCST, ids=list(VALID_BUT_NOT_FOR_LIBCST))
+def test_valid_python_libcst_cannot_parse_is_said_to_be_so_not_called_a_syntax_error(case, tmp_path, run_torchlint):
+    compile(VALID_BUT_NOT_FOR_LIBCST[case], "case.py", "exec")  # Python accepts it
+    write(tmp_path, "case.py", VALID_BUT_NOT_FOR_LIBCST[case])
+    result = run_torchlint("--isolated", "case.py")
+    assert result.returncode == 1
+    assert " TL002 not analysed: valid Python that libcst's parser cannot read (it stops at line " in result.stdout
+    assert "syntax error" not in result.stdout and "All checks passed" not in result.stdout + result.stderr
+
+
+def test_tl002_is_documented_and_can_be_ignored_by_name(tmp_path, run_torchlint):
+    write(tmp_path, "case.py", VALID_BUT_NOT_FOR_LIBCST["a parenthesised annotated target"])
+    explained = run_torchlint("rule", "TL002")
+    assert explained.returncode == 0 and "unsupported-syntax" in explained.stdout
+    ignored = run_torchlint("--isolated", "--ignore", "unsupported-syntax", "case.py")
+    assert ignored.returncode == 0 and ignored.stdout == ""
+
+
+STDLIB_TEST = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_ipaddress.py"
+
+
+@pytest.mark.skipif(not STDLIB_TEST.is_file(), reason="this Python was installed without its test suite")
+def test_a_file_that_is_not_pytorch_gets_no_finding(run_torchlint, tmp_path):
+    # `self.ipv4_network.supernet(...)` under an evaluation-named test once read as a model
+    result = run_torchlint("--isolated", "--select", "TL", "--format", "json", str(STDLIB_TEST))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == []

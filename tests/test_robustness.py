@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write
+from torchlint.config import KNOWN_KEYS
 
 # Python rejects these, but only its compiler says so: libcst raises a validation error instead
 INVALID_FOR_THE_COMPILER = {
@@ -69,3 +70,61 @@ def test_a_file_that_is_not_pytorch_gets_no_finding(run_torchlint, tmp_path):
     result = run_torchlint("--isolated", "--select", "TL", "--format", "json", str(STDLIB_TEST))
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == []
+
+
+# -- hostile inputs -----------------------------------------------------------------------------
+
+
+def test_odd_files_each_get_one_clear_finding_and_the_run_goes_on(tmp_path, run_torchlint):
+    write(tmp_path, "tabs.py", b"import torch\nif True:\n\tx = 1\n        y = 2\n")
+    write(tmp_path, "nul.py", b"import torch\nx = 1\x00\n")
+    write(tmp_path, "bom_only.py", b"\xef\xbb\xbf")
+    write(tmp_path, "codec.py", b"# -*- coding: klingon -*-\nimport torch\n")
+    write(tmp_path, "form_feed.py", b"import torch\n\x0c\nx = 1\n")
+    (tmp_path / "loop.py").symlink_to("loop.py")
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "sub" / "up").symlink_to("..")  # a directory cycle
+    write(tmp_path, "pkg/fine.py", "import torch\n")
+    result = run_torchlint("--isolated", ".", timeout=600)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "codec.py:1:1: TL001 cannot decode file: unknown encoding: klingon",
+        "loop.py:1:1: TL001 cannot read file: Too many levels of symbolic links",
+        "nul.py:1:1: TL000 syntax error: source code string cannot contain null bytes",
+        "tabs.py:4:1: TL000 syntax error: inconsistent use of tabs and spaces in indentation",
+        "Found 4 problems (7 files checked).",
+    ]
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "sarif", "github"])
+def test_a_file_name_that_is_not_utf8_is_reported_in_every_format(output_format, tmp_path, run_torchlint):
+    import os
+    import subprocess
+    import sys
+
+    name = os.fsdecode(b"caf\xe9.py")
+    try:
+        (tmp_path / name).write_bytes(b"import torch\nx = (\n")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system does not take a file name that is not UTF-8")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # strict UTF-8 output, as in many terminals
+    result = subprocess.run([sys.executable, "-m", "torchlint", "--isolated", "--format", output_format, "."],
+                            cwd=tmp_path, capture_output=True, env=env, timeout=600)
+    assert result.returncode == 1, result.stderr
+    assert b"internal error" not in result.stderr
+    expected = {"text": b"caf\xe9.py:2:5: TL000", "json": b'"path": "caf\\udce9.py"',
+                "sarif": b'"uri": "caf%E9.py"', "github": b"file=caf\xe9.py,line=2"}[output_format]
+    assert expected in result.stdout
+
+
+CONFIG_KEYS = sorted(KNOWN_KEYS)
+
+
+@pytest.mark.parametrize("key", CONFIG_KEYS)
+def test_every_configuration_key_of_the_wrong_type_is_an_error_naming_it(key, tmp_path, run_torchlint):
+    write(tmp_path, "pyproject.toml", f"[tool.torchlint]\n{key} = 3\n")
+    write(tmp_path, "a.py", "import torch\n")
+    result = run_torchlint("a.py")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"torchlint: error: {tmp_path / 'pyproject.toml'}: [tool.torchlint]: {key} must be ")

@@ -6,6 +6,7 @@ Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import sys
 from typing import Optional, Sequence
@@ -62,8 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable(error: UnicodeError):
+    """Encoding errors on output: a file name that is not valid in the file system's encoding
+    (held as surrogates) goes out as its own bytes; any other character the terminal cannot
+    show becomes an escape. Printing a finding must never be what fails."""
+    if isinstance(error, UnicodeEncodeError):
+        chunk = error.object[error.start:error.end]
+        handler = "surrogateescape" if all(0xDC80 <= ord(character) <= 0xDCFF for character in chunk) else "backslashreplace"
+        return codecs.lookup_error(handler)(error)
+    raise error
+
+
+codecs.register_error("torchlint-output", _printable)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="torchlint-output")
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
@@ -196,7 +214,7 @@ def _write_atomically(path: str, text: str) -> None:
     except OSError as error:
         raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(descriptor, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             handle.write(text)
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)

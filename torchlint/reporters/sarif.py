@@ -129,12 +129,13 @@ def _result(finding: Finding, index: dict[str, int]) -> dict:
 
 
 def _uri(path: str) -> str:
+    # the file name's own bytes, percent-encoded: a name that is not UTF-8 stays exact and printable
     posix = relative_path(path)
     if posix.startswith("/"):
-        return "file://" + quote(posix)
+        return "file://" + quote(os.fsencode(posix))
     if len(posix) > 1 and posix[1] == ":":  # C:/... on Windows
-        return "file:///" + quote(posix, safe="/:")
-    return quote(posix)
+        return "file:///" + quote(os.fsencode(posix), safe="/:")
+    return quote(os.fsencode(posix))
 
 
 def _what_it_does(documentation: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+import warnings
 from typing import Optional
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
@@ -24,7 +25,9 @@ def python_syntax_error(text: str, compiled: bool = False) -> Optional[tuple[str
     ``compiled``, also the errors only the compiler reports (a bare ``except:`` that is not the
     last handler, ``return`` outside a function); the code is compiled, never run."""
     try:
-        compile(text, "<file>", "exec", flags=0 if compiled else ast.PyCF_ONLY_AST, dont_inherit=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Python's SyntaxWarnings about the user's code are not ours to print
+            compile(text, "<file>", "exec", flags=0 if compiled else ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as error:
         return f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)
     except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting

@@ -217,6 +217,39 @@ def test_a_hang_is_killed_at_the_timeout(tmp_path) -> None:
     assert 6 <= rule["bad"]["seconds"] < 600 and elapsed < 600
 
 
+CONTAINED = {
+    "allocates without bound": ("def observe(device):\n    hoard = []\n    while True:\n        hoard.append(bytearray(2 ** 28))",
+                                "bad.py: observe() ran out of memory (the limit is 1 GiB: --memory-limit)"),
+    "exits the interpreter": ("def observe(device):\n    import sys\n    sys.exit(0)",
+                              "bad.py: observe() exited the interpreter (sys.exit(0)) instead of returning"),
+}
+
+
+@pytest.mark.parametrize("case", CONTAINED, ids=list(CONTAINED))
+def test_a_fixture_that_misbehaves_is_contained_and_reported(case, tmp_path) -> None:
+    observe, reason = CONTAINED[case]
+    _broken(tmp_path, "missing_zero_grad", observe)
+    result = verify("--device", "cpu", "--fixtures", str(tmp_path), "--memory-limit", "1", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    rule = _rule(json.loads(result.stdout), "TL301")
+    assert rule["verdict"] == "ERROR" and rule["reason"].startswith(reason), rule["reason"]
+
+
+def test_a_fixture_s_files_and_home_are_its_own_scratch_folder(tmp_path) -> None:
+    # writing to ~ or to the temporary folder lands in the scratch folder, removed afterwards
+    home = Path.home()
+    before = set(home.iterdir())
+    _broken(tmp_path, "missing_zero_grad", "def observe(device):\n    import os, pathlib, tempfile\n"
+            "    pathlib.Path('~/torchlint-fixture-was-here').expanduser().write_text('x')\n"
+            "    tempfile.NamedTemporaryFile(delete=False).write(b'x')\n"
+            "    return {'grad_vs_sum_max_diff': 0.0, 'grad_vs_last_max_diff': 1.0,"
+            " 'home_is_cwd': float(os.path.expanduser('~') == os.getcwd())}")
+    result = verify("--device", "cpu", "--fixtures", str(tmp_path), "--format", "json")
+    rule = _rule(json.loads(result.stdout), "TL301")
+    assert rule["bad"]["observation"]["home_is_cwd"] == 1.0
+    assert set(home.iterdir()) == before and not (home / "torchlint-fixture-was-here").exists()
+
+
 def test_missing_torch_is_reported_and_the_parent_never_imports_torch(tmp_path) -> None:
     # a "torch" that cannot be imported, first on the path of the parent and of the children
     fake = tmp_path / "site"

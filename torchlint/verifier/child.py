@@ -33,6 +33,19 @@ def _fail(kind: str, reason: str) -> int:
     return 3
 
 
+def _cap_memory(limit: int) -> None:
+    """Cap the address space, so a fixture that allocates without bound fails with MemoryError
+    instead of taking the machine down; where the platform has no such limit, nothing is done."""
+    if limit <= 0:
+        return
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def _plain(value) -> bool:
     return isinstance(value, (bool, int, float))
 
@@ -55,6 +68,8 @@ def main(argv: list[str]) -> int:
     elif device.startswith("cuda") and not torch.cuda.is_available():
         return _fail("no-cuda", "CUDA is not available (torch.cuda.is_available() is False)")
     torch.manual_seed(0)
+    if device == "cpu":  # CUDA maps far more address space than it uses: no cap there
+        _cap_memory(int(os.environ.get("TORCHLINT_VERIFY_MEMORY_BYTES", "0")))
 
     name = os.path.basename(path)
     with contextlib.redirect_stdout(sys.stderr):
@@ -66,7 +81,13 @@ def main(argv: list[str]) -> int:
         observe = getattr(module, "observe", None)
         if not callable(observe):
             return _fail("no-observe", "defines no observe(device) function")
-        result = observe(device)
+        try:
+            result = observe(device)
+        except SystemExit as error:
+            return _fail("exited", f"observe() exited the interpreter (sys.exit({error.code!r})) instead of returning")
+        except MemoryError:
+            limit = int(os.environ.get("TORCHLINT_VERIFY_MEMORY_BYTES", "0"))
+            return _fail("memory", f"observe() ran out of memory (the limit is {limit / 2 ** 30:g} GiB: --memory-limit)" if limit else "observe() ran out of memory")
 
     if not isinstance(result, dict):
         return _fail("bad-result", f"observe() returned {type(result).__name__}, not a dict")

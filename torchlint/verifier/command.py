@@ -18,7 +18,7 @@ from typing import Sequence
 from torchlint import registry
 from torchlint.rule import Rule
 from torchlint.verifier.child import NO_TORCH
-from torchlint.verifier.runner import ERROR, FAIL, PASS, SKIP, RuleVerdict, default_fixtures_dir, verify_rules
+from torchlint.verifier.runner import DEFAULT_MEMORY_LIMIT, ERROR, FAIL, PASS, SKIP, RuleVerdict, default_fixtures_dir, verify_rules
 from torchlint.verifier.fixed import FIXED_NAME, fixed_bad, is_fixable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fixtures", metavar="DIR", help="a folder of <rule module name>/bad.py,good.py (default: the fixtures/ of the torchlint source checkout); "
                         "with this option, only the selected rules that have a folder there are verified")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="fixture programs run at once (default: one per core)")
+    parser.add_argument("--memory-limit", type=float, default=DEFAULT_MEMORY_LIMIT / 2 ** 30, metavar="GIB",
+                        help="address space each CPU fixture program may use before it fails with MemoryError (default: 4)")
     parser.add_argument("--write-fixed", action="store_true", help="write each fixable rule's bad.fixed.py (what --fix makes of its bad.py) instead of verifying, and exit")
     return parser
 
@@ -69,7 +71,8 @@ def verify_main(argv: Sequence[str]) -> int:
     if options.write_fixed:
         return write_fixed(rules, fixtures)
     started = time.perf_counter()
-    verdicts = verify_rules(rules, fixtures, device=device, timeout=options.timeout, jobs=options.jobs or os.cpu_count() or 1)
+    verdicts = verify_rules(rules, fixtures, device=device, timeout=options.timeout, jobs=options.jobs or os.cpu_count() or 1,
+                            memory_limit=int(options.memory_limit * 2 ** 30))
     elapsed = time.perf_counter() - started
     if options.format == "json":
         print(json.dumps(_as_json(verdicts, options.device, fixtures, elapsed), indent=2))
@@ -102,6 +105,8 @@ def write_fixed(rules: Sequence[type[Rule]], fixtures: Path) -> int:
 def _selection(options) -> tuple[list[type[Rule]], Path]:
     if options.timeout <= 0:
         raise VerifyUsageError("--timeout must be positive")
+    if options.memory_limit <= 0:
+        raise VerifyUsageError("--memory-limit must be positive")
     if options.jobs is not None and options.jobs < 1:
         raise VerifyUsageError("--jobs must be at least 1")
     rules = list(registry.all_rules())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import site
 import subprocess
 import sys
 import tempfile
@@ -144,8 +145,11 @@ class _Children:
                 _kill(process)
 
 
+DEFAULT_MEMORY_LIMIT = 4 * 2 ** 30  # bytes of address space for a CPU fixture: ample for seconds of a small model
+
+
 def run_program(variant: str, path: Path, device: str, timeout: float, threads: int = 1,
-                children: Optional[_Children] = None) -> ProgramRun:
+                children: Optional[_Children] = None, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> ProgramRun:
     """Run one fixture file's ``observe(device)`` in a fresh interpreter and read its result."""
     run = ProgramRun(variant, str(path))
     if children is not None and children.closed:
@@ -156,10 +160,15 @@ def run_program(variant: str, path: Path, device: str, timeout: float, threads: 
         return run
     env = dict(os.environ)
     env["TORCHLINT_VERIFY_THREADS"] = str(threads)
+    env["TORCHLINT_VERIFY_MEMORY_BYTES"] = str(memory_limit)
     env.setdefault("PYTHONHASHSEED", "0")
     command = [sys.executable, child.__file__, str(path.resolve()), device]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as scratch:  # files a fixture writes go here
+        # relative paths, ~ and tempfile all land in the scratch folder, removed afterwards
+        # (torch installed with ``pip install --user`` is still found: the user base stays where it is)
+        env.setdefault("PYTHONUSERBASE", site.getuserbase())
+        env.update(HOME=scratch, TMPDIR=scratch, TMP=scratch, TEMP=scratch)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                    cwd=scratch, env=env, text=True, errors="replace",
                                    start_new_session=(os.name == "posix"))
@@ -323,7 +332,7 @@ def no_runtime_symptom(rule: type[Rule]) -> Optional[str]:
 
 
 def verify_rules(rules: Sequence[type[Rule]], fixtures: Path, device: str = "cpu", timeout: float = 60.0,
-                 jobs: int = 2) -> list[RuleVerdict]:
+                 jobs: int = 2, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> list[RuleVerdict]:
     """Run every selected rule's two fixture programs, ``jobs`` subprocesses at a time."""
     jobs = max(1, jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -339,7 +348,7 @@ def verify_rules(rules: Sequence[type[Rule]], fixtures: Path, device: str = "cpu
                 fixed = (FIXED,) if is_fixable(rule) and (folder / FIXED_NAME).is_file() else ()
                 for variant in VARIANTS + fixed:
                     path = folder / (FIXED_NAME if variant == FIXED else f"{variant}.py")
-                    runs[rule, variant] = pool.submit(run_program, variant, path, device, timeout, threads, children)
+                    runs[rule, variant] = pool.submit(run_program, variant, path, device, timeout, threads, children, memory_limit)
             statics = {rule: _static_or_none(rule, fixtures) for rule in rules}  # while the programs run
             fixed_statics = {rule: fixed_static_check(rule, fixtures) for rule in rules if is_fixable(rule)}
             return [_judge(rule, statics[rule], runs.get((rule, "bad")), runs.get((rule, "good")), runs.get((rule, FIXED)), fixed_statics.get(rule))

@@ -123,8 +123,20 @@ CONFIG_KEYS = sorted(KNOWN_KEYS)
 
 @pytest.mark.parametrize("key", CONFIG_KEYS)
 def test_every_configuration_key_of_the_wrong_type_is_an_error_naming_it(key, tmp_path, run_torchlint):
-    write(tmp_path, "pyproject.toml", f"[tool.torchlint]\n{key} = 3\n")
+    wrong = '"big"' if key == "max-file-size" else "3"  # a number is right there, and wrong everywhere else
+    write(tmp_path, "pyproject.toml", f"[tool.torchlint]\n{key} = {wrong}\n")
     write(tmp_path, "a.py", "import torch\n")
     result = run_torchlint("a.py")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"torchlint: error: {tmp_path / 'pyproject.toml'}: [tool.torchlint]: {key} must be ")
+
+
+def test_a_50_mb_file_is_refused_with_the_limit_named_and_the_limit_is_configurable(tmp_path, run_torchlint):
+    write(tmp_path, "generated.py", b"import torch\n" + b"x = [1, 2, 3]\n" * (50 * 1024 * 1024 // 14))
+    write(tmp_path, "small.py", b"import torch\n" + b"x = 1\n" * 200_000)  # 1.2 MiB
+    result = run_torchlint("--isolated", ".")
+    assert result.returncode == 1
+    assert result.stdout.startswith("generated.py:1:1: TL001 file too large to lint (50.0 MiB; the limit is 5 MiB: max-file-size)")
+    write(tmp_path, "pyproject.toml", "[tool.torchlint]\nmax-file-size = 1\n")
+    lowered = run_torchlint(".")
+    assert "small.py:1:1: TL001 file too large to lint (1.1 MiB; the limit is 1 MiB: max-file-size)" in lowered.stdout

@@ -3,7 +3,9 @@
 Keys (the words ruff users know): ``select``, ``extend-select``, ``ignore``, ``per-file-ignores``
 (a table of glob -> codes, globs relative to the pyproject.toml), ``exclude`` (globs of paths not to
 lint when discovering files) and ``extend-exclude``, ``include`` (globs of the files discovery
-picks up, ``*.py`` and ``*.ipynb`` by default) and ``extend-include``.
+picks up, ``*.py`` and ``*.ipynb`` by default) and ``extend-include``; ``fixable``, ``unfixable``
+and ``unsafe-fixes`` for ``--fix``; ``max-file-size`` (MiB, 5 by default: a larger file is
+reported as TL001, not parsed).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
 from torchlint import registry
+from torchlint.source import MAX_FILE_BYTES
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "__pycache__",
@@ -28,7 +31,7 @@ DEFAULT_EXCLUDE = (
 )
 DEFAULT_INCLUDE = ("*.py", "*.ipynb")
 KNOWN_KEYS = {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "include", "extend-include",
-              "fixable", "unfixable", "unsafe-fixes"}
+              "fixable", "unfixable", "unsafe-fixes", "max-file-size"}
 
 
 class ConfigError(Exception):
@@ -48,6 +51,7 @@ class Config:
     fixable: Optional[tuple[str, ...]] = None  # codes whose fixes may be applied; None: all
     unfixable: tuple[str, ...] = ()
     unsafe_fixes: bool = False  # also apply fixes that may change more than the bug
+    max_file_bytes: int = MAX_FILE_BYTES  # larger files are reported (TL001), not parsed
     root: str = "."  # the directory of the pyproject.toml the globs are relative to
     source: Optional[str] = None  # that pyproject.toml, when there is one
 
@@ -211,11 +215,15 @@ def load_config(pyproject: Optional[Path]) -> Config:
     unsafe_fixes = table.get("unsafe-fixes", False)
     if not isinstance(unsafe_fixes, bool):
         raise ConfigError(f"{where}: unsafe-fixes must be true or false")
+    max_file_size = table.get("max-file-size", MAX_FILE_BYTES / 1048576)
+    if isinstance(max_file_size, bool) or not isinstance(max_file_size, (int, float)) or not 0 < max_file_size <= 1024:
+        raise ConfigError(f"{where}: max-file-size must be a number of MiB between 0 and 1024 (default 5)")
     return Config(
         select=codes("select"),
         fixable=codes("fixable"),
         unfixable=codes("unfixable") or (),
         unsafe_fixes=unsafe_fixes,
+        max_file_bytes=int(max_file_size * 1048576),
         extend_select=codes("extend-select") or (),
         ignore=codes("ignore") or (),
         per_file_ignores=tuple(per_file_ignores),

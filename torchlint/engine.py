@@ -36,7 +36,7 @@ from torchlint.findings import Finding, Fix
 from torchlint.notebook import Notebook, NotANotebook, code_cell_sources, is_notebook_path, read_notebook, replace_code_cell_sources
 from torchlint.positions import positions_of
 from torchlint.rule import Rule
-from torchlint.source import MAX_FILE_BYTES, MAX_NOTEBOOK_BYTES, decode, python_syntax_error
+from torchlint.source import MAX_NOTEBOOK_BYTES, decode, python_syntax_error
 from torchlint.suppressions import is_suppressed, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
@@ -192,11 +192,11 @@ def _read_and_lint(path: str, config: Config) -> Outcome:
 def _read(path: str, config: Config) -> bytes | Outcome:
     """The file's bytes, or the outcome of a file that cannot be read."""
     # a notebook's size is mostly its outputs; the limit applies to its code once extracted
-    limit = MAX_NOTEBOOK_BYTES if is_notebook_path(path) else MAX_FILE_BYTES
+    limit = max(MAX_NOTEBOOK_BYTES, config.max_file_bytes) if is_notebook_path(path) else config.max_file_bytes
     try:
         size = os.path.getsize(path)
         if size > limit:
-            return _file_problem(path, config, UNREADABLE, f"file too large to lint ({size / 1048576:.1f} MiB; the limit is {limit // 1048576} MiB)"), [], None
+            return _file_problem(path, config, UNREADABLE, f"file too large to lint ({size / 1048576:.1f} MiB; the limit is {limit / 1048576:g} MiB: max-file-size)"), [], None
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as error:
@@ -329,8 +329,8 @@ def _lint_notebook(source: str | bytes, path: str, config: Config) -> Outcome:
         return _file_problem(path, config, UNREADABLE, f"not a valid notebook: {error}"), [], None
     if not notebook.is_python:
         return [], [], f"{path}: skipped: a notebook in {notebook.language}, not Python"
-    if len(notebook.program) > MAX_FILE_BYTES:
-        return _file_problem(path, config, UNREADABLE, f"code cells too large to lint ({len(notebook.program) / 1048576:.1f} MiB of code; the limit is {MAX_FILE_BYTES // 1048576} MiB)"), [], None
+    if len(notebook.program) > config.max_file_bytes:
+        return _file_problem(path, config, UNREADABLE, f"code cells too large to lint ({len(notebook.program) / 1048576:.1f} MiB of code; the limit is {config.max_file_bytes / 1048576:g} MiB: max-file-size)"), [], None
     findings, errors = _lint_text(notebook.program, path, config) if notebook.origins else ([], [])
     located = [_in_cell(finding, notebook) for finding in findings]
     for broken in notebook.broken_cells:

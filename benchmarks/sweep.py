@@ -18,7 +18,8 @@ A sweep fails (exit 1) on any internal error:
   of its line, an end before the start);
 - a file Python's parser rejects without exactly one TL000 finding (or TL001, when it could not
   be read or is too deep to analyse), or a TL000 on a file Python compiles (TL002 is the honest
-  answer for valid code libcst cannot read).
+  answer for valid code libcst cannot read). A file in syntax newer than the running Python that
+  libcst reads (``def f[T]()`` under 3.11) is linted, and counted apart.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def python_files(root: Path) -> list[str]:
     return files
 
 
-def problems_of(files: list[str], findings, errors) -> list[str]:
+def problems_of(files: list[str], findings, errors, newer: list[str]) -> list[str]:
     problems = [f"engine: {message}" for message in errors if "internal error" in message or message.startswith("error:")]
     by_path = collections.defaultdict(list)
     for finding in findings:
@@ -105,6 +106,11 @@ def problems_of(files: list[str], findings, errors) -> list[str]:
         if not rejected and syntax and not _compiler_rejects(text, path):
             problems.append(f"syntax: {path}: Python accepts it, but it got {syntax[0].code} {syntax[0].message}")
         if rejected and len(syntax) != 1 and not any(finding.code == "TL001" for finding in by_path.get(path, [])):
+            if not syntax and _libcst_parses(text):
+                # syntax newer than this interpreter (``def f[T]()`` on 3.11) that libcst reads:
+                # the file is linted, as it should be for a project on a newer Python
+                newer.append(path)
+                continue
             problems.append(f"syntax: {path}: Python's parser rejects it, and it has {len(syntax)} TL000 findings")
     return problems
 
@@ -123,16 +129,18 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         result = lint_paths(files, EVERY_RULE, jobs=options.jobs)
         seconds = time.perf_counter() - started
-        problems = problems_of(files, result.findings, result.errors)
+        newer: list[str] = []
+        problems = problems_of(files, result.findings, result.errors, newer)
         codes = collections.Counter(finding.code for finding in result.findings)
         report[name] = {
             "root": str(root), "files": len(files), "lines": sum(_count_lines(path) for path in files),
             "seconds": round(seconds, 1), "findings": len(result.findings), "by_code": dict(sorted(codes.items())),
             "syntax_findings": codes.get("TL000", 0), "unsupported": codes.get("TL002", 0), "unreadable": codes.get("TL001", 0),
-            "internal_errors": len(problems),
+            "internal_errors": len(problems), "newer_syntax_files": newer,
         }
         print(f"{name}: {len(files)} files in {seconds:.0f} s, {len(result.findings)} findings, "
-              f"TL000 {codes.get('TL000', 0)}, TL001 {codes.get('TL001', 0)}, TL002 {codes.get('TL002', 0)}, internal errors {len(problems)}")
+              f"TL000 {codes.get('TL000', 0)}, TL001 {codes.get('TL001', 0)}, TL002 {codes.get('TL002', 0)}, internal errors {len(problems)}, "
+              f"newer than this Python but read by libcst {len(newer)}", flush=True)
         for problem in problems[:50]:
             print(f"  {problem}")
         for finding in result.findings:
@@ -142,6 +150,16 @@ def main(argv=None) -> int:
     if options.json:
         Path(options.json).write_text(json.dumps(report, indent=2) + "\n")
     return 1 if failed else 0
+
+
+def _libcst_parses(text: str) -> bool:
+    import libcst
+
+    try:
+        libcst.parse_module(text)
+    except Exception:
+        return False
+    return True
 
 
 def _compiler_rejects(text: str, path: str) -> bool:

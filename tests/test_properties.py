@@ -25,6 +25,8 @@ from torchlint import lint_source  # noqa: E402
 from torchlint.config import Config  # noqa: E402
 from torchlint.engine import fix_contents  # noqa: E402
 
+# hypothesmith compiles what it generates; its SyntaxWarnings are about generated code, not ours
+pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
 EVERY_RULE = Config(select=("TL",), unsafe_fixes=True)
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))

@@ -691,3 +691,33 @@ def test_selecting_rules_does_not_hide_a_syntax_error(tmp_path, run_torchlint):
     result = run_torchlint("--isolated", "--select", "TL201", "broken.py")
     assert codes(result.stdout) == {"TL000"}
     assert run_torchlint("--isolated", "--ignore", "TL000", "broken.py").returncode == 0
+
+
+# -- commands, start-up, --force-exclude ----------------------------------------------------------
+
+
+def test_check_is_ruff_s_spelling_and_an_unknown_command_is_a_usage_error(tmp_path, run_torchlint):
+    write(tmp_path, "loss.py", SOFTMAX_INTO_CE)
+    assert findings(run_torchlint("--isolated", "check", "loss.py").stdout) == findings(run_torchlint("--isolated", "loss.py").stdout) != []
+    typo = run_torchlint("chek", "loss.py")
+    assert typo.returncode == 2 and typo.stdout == ""
+    assert "torchlint: error: 'chek' is neither a command (check, rule, rules, verify) nor a file or directory" in typo.stderr
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_do_not_import_libcst(args, run_torchlint):
+    # what makes them start fast: nothing of the analysis is imported (timing lives in benchmarks/)
+    result = run_torchlint(*args, program=[sys.executable, "-X", "importtime", "-m", "torchlint"])
+    assert result.returncode == 0
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
+    assert "torchlint.cli" in imported and not [name for name in imported if name.startswith("libcst")]
+
+
+def test_force_exclude_applies_the_excludes_to_files_named_explicitly(tmp_path, run_torchlint):
+    write(tmp_path, "pyproject.toml", '[tool.torchlint]\nextend-exclude = ["vendor"]\n')
+    write(tmp_path, "vendor/lib/third_party.py", SOFTMAX_INTO_CE)
+    write(tmp_path, "loss.py", SOFTMAX_INTO_CE)
+    named = run_torchlint("vendor/lib/third_party.py", "loss.py")
+    assert [path for path, *_ in findings(named.stdout)] == ["loss.py", os.path.join("vendor", "lib", "third_party.py")]
+    forced = run_torchlint("--force-exclude", "vendor/lib/third_party.py", "loss.py")
+    assert [path for path, *_ in findings(forced.stdout)] == ["loss.py"]

@@ -152,10 +152,50 @@ def test_file_without_trigger_words_is_not_parsed(monkeypatch):
     lines = ["import json\n", "\n", "print(json.dumps({'a': 1}))\n"]
     assert list(Plugin(None, lines, "plain.py").run()) == []
     assert parsed == []
-    # The same path does parse when a rule could fire (the engine turns the failure into an
-    # error for that file instead of crashing flake8).
-    assert list(Plugin(None, TWO_MISTAKES.splitlines(keepends=True), "train.py").run()) == []
+    # The same path does parse when a rule could fire; the engine turns the failure into a TL003
+    # finding for that file instead of crashing flake8, or of showing the file as clean.
+    found = list(Plugin(None, TWO_MISTAKES.splitlines(keepends=True), "train.py").run())
+    assert [text.split()[0] for _, _, text, _ in found] == ["TL003"]
     assert len(parsed) == 1
+
+
+def test_a_rule_that_raises_is_shown_as_tl003_not_as_a_clean_file(monkeypatch):
+    from torchlint import registry
+    from torchlint.flake8_plugin import Plugin
+
+    rule = registry.rule_by_code_or_name("TL201")
+
+    def broken(self, node):
+        raise ZeroDivisionError("a bug in the rule")
+
+    monkeypatch.setattr(rule, "visit_Call", broken)
+    found = list(Plugin(None, TWO_MISTAKES.splitlines(keepends=True), "train.py").run())
+    messages = [text for _, _, text, _ in found]
+    assert "TL003 internal error in TL201 on train.py: ZeroDivisionError: a bug in the rule (please report this)" in messages
+    assert any(text.startswith("TL301 ") for text in messages)  # the other rules' findings stay
+
+
+def test_nothing_is_analysed_when_flake8_selects_no_torchlint_code(monkeypatch, tmp_path):
+    import argparse
+
+    import torchlint.engine
+    from torchlint.flake8_plugin import Plugin
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("analysed a file although no TL code is selected")
+
+    monkeypatch.setattr(torchlint.engine, "lint_source", refuse)
+    try:
+        Plugin.parse_options(argparse.Namespace(select=["E", "F"], extend_select=None))
+        assert list(Plugin(None, TWO_MISTAKES.splitlines(keepends=True), "train.py").run()) == []
+        Plugin.parse_options(argparse.Namespace(select=["E"], extend_select=["TL2"]))
+        with pytest.raises(AssertionError, match="no TL code"):
+            list(Plugin(None, TWO_MISTAKES.splitlines(keepends=True), "train.py").run())
+    finally:
+        Plugin.parse_options(argparse.Namespace(select=None, extend_select=None))
+    (tmp_path / "train.py").write_text(TWO_MISTAKES)
+    shown = flake8("--select", "E,F", "train.py", cwd=tmp_path)
+    assert "TL" not in shown.stdout and shown.stderr == ""
 
 
 def test_plugin_yields_zero_based_columns():

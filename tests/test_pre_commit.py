@@ -131,16 +131,31 @@ def test_fix_hook_repairs_the_file_and_fails_the_commit_that_needed_it(torchlint
     assert again.returncode == 0, again.stdout + again.stderr
 
 
+def test_hook_leaves_out_a_file_the_configuration_excludes(torchlint_snapshot, tmp_path):
+    env = _environment(tmp_path)
+    project = tmp_path / "project"
+    (project / "vendor").mkdir(parents=True)
+    _git("init", "-q", cwd=project, env=env)
+    (project / "pyproject.toml").write_text('[tool.torchlint]\nextend-exclude = ["vendor"]\n')
+    (project / "vendor" / "third_party.py").write_text(MISTAKE)  # pre-commit names it; config excludes it
+    (project / "train.py").write_text(FIXED)
+    _commit_all(project, env, "vendored code")
+    result = _try_repo(project, torchlint_snapshot, env)
+    shown = result.stdout + result.stderr
+    assert result.returncode == 0, shown
+    assert "TL201" not in shown and "Passed" in shown, shown
+
+
 def test_hook_manifest_names_the_entry_point():
     import yaml
 
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     torchlint = next(hook for hook in hooks if hook["id"] == "torchlint")
-    assert torchlint["entry"] == "torchlint" and torchlint["language"] == "python"
+    assert torchlint["entry"] == "torchlint --force-exclude" and torchlint["language"] == "python"
     assert torchlint["types_or"] == ["python", "pyi", "jupyter"] and "types" not in torchlint
     assert torchlint["require_serial"] is True
     fix = next(hook for hook in hooks if hook["id"] == "torchlint-fix")
-    assert fix["entry"] == "torchlint --fix" and fix["require_serial"] is True and fix["types_or"] == torchlint["types_or"]
+    assert fix["entry"] == "torchlint --fix --force-exclude" and fix["require_serial"] is True and fix["types_or"] == torchlint["types_or"]
 
 
 def test_hook_lints_a_staged_notebook(torchlint_snapshot, tmp_path):

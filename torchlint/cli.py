@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import codecs
 import os
+import re
 import sys
 from typing import Optional, Sequence
 
 from torchlint import __version__, registry
 from torchlint.config import Config, ConfigError, find_pyproject, load_config
-from torchlint.engine import lint_paths
-from torchlint.reporters import REPORTERS
+from torchlint.reporters import FORMATS, reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.",
     )
     parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories to lint (default: .)")
-    parser.add_argument("--format", choices=sorted(REPORTERS), default="text", help="output format (default: text)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--output-file", metavar="PATH", help="write the findings to this file instead of standard output")
     parser.add_argument("--explain", metavar="CODE", help="print the documentation of a rule (code or name) and exit")
     parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable, replacing the configured set (TL, TL3, TL301)")
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ignore", type=_codes, default=[], metavar="CODES", help="codes or prefixes to disable")
     parser.add_argument("--config", metavar="PYPROJECT", help="use this pyproject.toml instead of the nearest one")
     parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    parser.add_argument("--force-exclude", action="store_true", help="apply exclude and extend-exclude to files named on the command line too (as pre-commit names them)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--fix", action=argparse.BooleanOptionalAction, default=False, help="apply the safe fixes to the files, then report what remains")
     parser.add_argument("--unsafe-fixes", action=argparse.BooleanOptionalAction, default=None, help="also apply (and show) the fixes that may change more than the bug")
@@ -85,6 +86,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
+        if argv and re.fullmatch(r"[a-z][a-z-]*", argv[0]) and not os.path.lexists(argv[0]):
+            # ``torchlint chek x.py`` must not lint x.py and call "chek" a missing file
+            raise UsageError(f"{argv[0]!r} is neither a command ({', '.join(sorted(SUBCOMMANDS))}) nor a file or directory")
         return _lint(argv)
     except UsageError as error:
         print(f"torchlint: error: {error}", file=sys.stderr)
@@ -111,8 +115,10 @@ def _lint(argv: list[str]) -> int:
     config = _load_config(options)
     config = config.with_overrides(select=options.select, extend_select=options.extend_select, ignore=options.ignore,
                                    unsafe_fixes=options.unsafe_fixes, fixable=options.fixable, unfixable=options.unfixable)
+    from torchlint.engine import lint_paths  # here, not at the top: --version and --help need no libcst
+
     fix_mode = "diff" if options.diff else "write" if options.fix else None
-    result = lint_paths(options.paths, config, jobs=options.jobs, fix=fix_mode)
+    result = lint_paths(options.paths, config, jobs=options.jobs, fix=fix_mode, force_exclude=options.force_exclude)
 
     for message in result.errors:
         print(f"torchlint: {message}", file=sys.stderr)
@@ -143,8 +149,8 @@ def _lint(argv: list[str]) -> int:
 
 def _render(output_format: str, findings, config: Config) -> str:
     if output_format == "text":  # marks with [*] the findings --fix would repair, as ruff does
-        return REPORTERS["text"](findings, fixable=config.applies_fix)
-    return REPORTERS[output_format](findings)
+        return reporter("text")(findings, fixable=config.applies_fix)
+    return reporter(output_format)(findings)
 
 
 def _report_diff(result, options) -> int:
@@ -279,8 +285,14 @@ def _verify(argv: list[str]) -> int:
     return verify_main(argv)
 
 
+def _check(argv: list[str]) -> int:
+    """``torchlint check PATH ...``, as ruff spells it: the same as ``torchlint PATH ...``."""
+    return _lint(argv)
+
+
 # ``torchlint <name> ...``: each takes the remaining arguments and returns an exit code.
 SUBCOMMANDS = {
+    "check": _check,
     "verify": _verify,
     "rules": _list_rules,
     "rule": _explain,

@@ -91,6 +91,21 @@ class Config:
         the pyproject.toml (``third_party/*``)."""
         return self._matches(path, (*self.exclude, *self.extend_exclude))
 
+    def is_excluded_with_parents(self, path: str) -> bool:
+        """Excluded itself, or inside an excluded directory (up to the configuration's folder):
+        ``vendor/lib/x.py`` under ``extend-exclude = ["vendor"]``."""
+        current = os.path.abspath(path)
+        root = os.path.abspath(self.root)
+        if os.path.commonpath([current, root]) != root:
+            return self.is_excluded(current)  # outside the project: its own name only
+        while True:
+            if self.is_excluded(current):
+                return True
+            parent = os.path.dirname(current)
+            if parent == current or current == root:
+                return False
+            current = parent
+
     def is_included(self, path: str) -> bool:
         """Whether discovery picks up this file; the patterns read as ``exclude``'s do."""
         return self._matches(path, (*self.include, *self.extend_include))

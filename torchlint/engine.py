@@ -41,7 +41,7 @@ from torchlint.suppressions import is_suppressed, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
-SYNTAX_ERROR, UNREADABLE, UNSUPPORTED = "TL000", "TL001", "TL002"
+SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, INTERNAL_ERROR = "TL000", "TL001", "TL002", "TL003"
 LONG_LINE = 10_000  # characters; only a file with a line this long can nest expressions deeply
 MAX_EXPRESSION_NESTING = 4_000
 
@@ -65,18 +65,22 @@ class LintResult:
 
 def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Config] = None) -> list[Finding]:
     """Lint one file's contents (a notebook's JSON when ``path`` ends in ``.ipynb``). Never
-    raises for bad input: it becomes a TL000/TL001 finding."""
-    findings, _, _ = _on_large_stack(lambda path, source, config: _lint_contents(source, path, config), path, source, config or Config())
-    return findings
+    raises for bad input: it becomes a TL000/TL001 finding. A bug of torchlint's own (a rule
+    that raised) becomes a TL003 finding, so that an editor never shows such a file as clean."""
+    findings, errors, _ = _on_large_stack(lambda path, source, config: _lint_contents(source, path, config), path, source, config or Config())
+    name = registry.ENGINE_CODES[INTERNAL_ERROR][0]
+    failures = [Finding(path, 1, 1, 1, 1, INTERNAL_ERROR, name, message.removeprefix("error: ") + " (please report this)") for message in errors]
+    return sorted(findings + failures)
 
 
 def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Optional[int] = None,
-               fix: Optional[str] = None) -> LintResult:
+               fix: Optional[str] = None, force_exclude: bool = False) -> LintResult:
     """Lint the files under ``paths``. With ``fix="write"`` the fixes ``config`` allows are
     applied to the files first and the findings that remain are returned; with ``fix="diff"``
-    nothing is written and ``diffs`` holds what would change."""
+    nothing is written and ``diffs`` holds what would change. ``force_exclude`` applies the
+    excludes to files named explicitly too."""
     config = config or Config()
-    files, errors = discover(paths, config)
+    files, errors = discover(paths, config, force_exclude)
     result = LintResult(errors=errors, files_checked=len(files))
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
@@ -100,14 +104,15 @@ def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Opti
     return result
 
 
-def discover(paths: Sequence[str], config: Config) -> tuple[list[str], list[str]]:
+def discover(paths: Sequence[str], config: Config, force_exclude: bool = False) -> tuple[list[str], list[str]]:
     """Python files and notebooks under the given paths (those ``include`` names and ``exclude``
-    does not). Explicit files are always linted, even if excluded."""
+    does not). Explicit files are always linted, even if excluded, unless ``force_exclude``."""
     files: list[str] = []
     errors: list[str] = []
     for path in paths:
         if os.path.isfile(path):  # regular files only: a FIFO named x.py would block the run
-            files.append(path)
+            if not (force_exclude and config.is_excluded_with_parents(path)):
+                files.append(path)
         elif os.path.isdir(path):
             found = list(_python_files(path, config))
             if not found:

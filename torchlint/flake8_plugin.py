@@ -19,7 +19,6 @@ from typing import Any, Iterator, Sequence
 
 from torchlint import __version__, registry
 from torchlint.config import Config
-from torchlint.engine import SYNTAX_ERROR, lint_source
 
 # Every rule runs; flake8 decides what is shown. Nothing from pyproject.toml is read, because
 # flake8's own configuration is the one a flake8 user edits.
@@ -40,6 +39,8 @@ def _trigger_words() -> tuple[str, ...] | None:
 class Plugin:
     name = "torchlint"
     version = __version__
+    # False when flake8's --select names no code torchlint reports: then no file is analysed
+    selected = True
 
     # flake8 accepts a plugin only if it takes ``tree``, ``logical_line`` or ``physical_line``;
     # a ``tree`` plugin is the kind that runs once per file, and flake8 builds that tree for its
@@ -50,12 +51,26 @@ class Plugin:
         self.filename = filename
 
     @classmethod
+    def parse_options(cls, options: Any) -> None:
+        """``flake8 --select E,F`` shows no TL finding whatever the plugin computes: skip the work."""
+        select = getattr(options, "select", None)
+        if select is None:
+            cls.selected = True
+            return
+        chosen = [*select, *(getattr(options, "extend_select", None) or [])]
+        cls.selected = any("TL".startswith(code.upper()) or code.upper().startswith("TL") for code in chosen)
+
+    @classmethod
     def add_options(cls, option_manager: Any) -> None:
         off_by_default = [rule.CODE for rule in registry.all_rules() if not rule.DEFAULT_ENABLED]
         if off_by_default:
             option_manager.extend_default_ignore(off_by_default)
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
+        if not self.selected:
+            return
+        from torchlint.engine import SYNTAX_ERROR, lint_source  # libcst is imported only when a file needs it
+
         text = "".join(self.lines)
         # The engine skips the libcst parse of such a file too, but still checks its syntax with
         # Python's parser: flake8 has done that already, so here the file is not parsed at all.

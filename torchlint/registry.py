@@ -8,15 +8,17 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from torchlint.rule import Rule
+if TYPE_CHECKING:  # importing the rules (and libcst) waits until a rule is needed
+    from torchlint.rule import Rule
 
 # Codes the engine itself reports; they are not rules but they can be selected and ignored.
 ENGINE_CODES = {
     "TL000": ("syntax-error", "The file could not be parsed as Python."),
     "TL001": ("unreadable-file", "The file could not be read or decoded."),
     "TL002": ("unsupported-syntax", "The file is valid Python that libcst's parser cannot read, so no rule could analyse it."),
+    "TL003": ("internal-error", "torchlint itself failed on this file (a bug, to be reported): the findings of the rule named may be missing. Reported where there is no error channel: the public lint_source API, the flake8 plugin."),
 }
 
 
@@ -27,6 +29,7 @@ class UnknownCodeError(ValueError):
 @lru_cache(maxsize=None)
 def all_rules() -> tuple[type[Rule], ...]:
     import torchlint.rules as package
+    from torchlint.rule import Rule
 
     found = []
     for info in pkgutil.iter_modules(package.__path__):

@@ -721,3 +721,68 @@ def test_force_exclude_applies_the_excludes_to_files_named_explicitly(tmp_path, 
     assert [path for path, *_ in findings(named.stdout)] == ["loss.py", os.path.join("vendor", "lib", "third_party.py")]
     forced = run_torchlint("--force-exclude", "vendor/lib/third_party.py", "loss.py")
     assert [path for path, *_ in findings(forced.stdout)] == ["loss.py"]
+
+
+# -- output formats -----------------------------------------------------------------------------
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "missing_eval_mode" / "bad.py"
+
+
+def _expected(run_torchlint, tmp_path):
+    data = json.loads(run_torchlint("--isolated", "--output-format", "json", str(FIXTURE), cwd=tmp_path).stdout)
+    assert data
+    return data
+
+
+def test_format_is_an_alias_of_output_format_and_concise_is_the_default(tmp_path, run_torchlint):
+    default = run_torchlint("--isolated", str(FIXTURE)).stdout
+    assert default == run_torchlint("--isolated", "--output-format", "concise", str(FIXTURE)).stdout
+    assert default == run_torchlint("--isolated", "--format", "text", str(FIXTURE)).stdout
+
+
+def test_full_format_shows_the_source_line_with_carets_under_the_range(tmp_path, run_torchlint):
+    source = FIXTURE.read_text(encoding="utf-8").splitlines()
+    out = run_torchlint("--isolated", "--output-format", "full", str(FIXTURE)).stdout
+    for finding in _expected(run_torchlint, tmp_path):
+        line = source[finding["line"] - 1]
+        number = str(finding["line"])
+        assert f"{number} | {line}\n" in out
+        width = finding["end_column"] - finding["column"] if finding["end_line"] == finding["line"] else len(line) - finding["column"] + 1
+        assert f"{' ' * len(number)} | {' ' * (finding['column'] - 1)}{'^' * width} {finding['code']}\n" in out
+
+
+def test_json_lines_and_pylint_formats(tmp_path, run_torchlint):
+    expected = _expected(run_torchlint, tmp_path)
+    lines = run_torchlint("--isolated", "--output-format", "json-lines", str(FIXTURE), cwd=tmp_path).stdout.splitlines()
+    assert [json.loads(line) for line in lines] == expected
+    pylint = run_torchlint("--isolated", "--output-format", "pylint", str(FIXTURE), cwd=tmp_path).stdout.splitlines()
+    assert pylint == [f"{f['path']}:{f['line']}: [{f['code']}] {f['message']}" for f in expected]
+
+
+def test_gitlab_format_fingerprints_survive_a_line_shift(tmp_path, run_torchlint):
+    path = write(tmp_path, "bad.py", FIXTURE.read_text(encoding="utf-8"))
+    first = json.loads(run_torchlint("--isolated", "--output-format", "gitlab", "bad.py").stdout)
+    assert first and all(set(issue) == {"description", "check_name", "fingerprint", "severity", "location"} for issue in first)
+    assert len({issue["fingerprint"] for issue in first}) == len(first)
+    path.write_text("# a new first line\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    shifted = json.loads(run_torchlint("--isolated", "--output-format", "gitlab", "bad.py").stdout)
+    assert [issue["fingerprint"] for issue in shifted] == [issue["fingerprint"] for issue in first]
+    assert [issue["location"]["lines"]["begin"] for issue in shifted] == [issue["location"]["lines"]["begin"] + 1 for issue in first]
+
+
+def test_junit_format_is_xml_with_a_failing_case_per_finding(tmp_path, run_torchlint):
+    from xml.etree import ElementTree
+
+    expected = _expected(run_torchlint, tmp_path)
+    root = ElementTree.fromstring(run_torchlint("--isolated", "--output-format", "junit", str(FIXTURE), cwd=tmp_path).stdout)
+    cases = root.findall("./testsuite/testcase")
+    assert len(cases) == len(expected) == int(root.get("failures"))
+    assert [case.find("failure").get("type") for case in cases] == [f["code"] for f in expected]
+
+
+def test_statistics_counts_findings_per_code(tmp_path, run_torchlint):
+    write(tmp_path, "a.py", SOFTMAX_INTO_CE)
+    write(tmp_path, "b.py", SOFTMAX_INTO_CE)
+    result = run_torchlint("--isolated", "--statistics", ".")
+    assert result.stdout.splitlines()[0] == "2\tTL201\t[*] softmax-into-cross-entropy"
+    assert result.returncode == 1

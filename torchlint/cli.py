@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit codes: 0 no findings, 1 findings, 2 usage, configuration or internal error.",
     )
     parser.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories to lint (default: .)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--output-format", "--format", dest="format", choices=FORMATS, default="concise",
+                        help="output format (default: concise, one line a finding; full adds the source line)")
+    parser.add_argument("--statistics", action="store_true", help="print how many findings each code has, instead of the findings")
     parser.add_argument("--output-file", metavar="PATH", help="write the findings to this file instead of standard output")
     parser.add_argument("--explain", metavar="CODE", help="print the documentation of a rule (code or name) and exit")
     parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable, replacing the configured set (TL, TL3, TL301)")
@@ -127,15 +129,16 @@ def _lint(argv: list[str]) -> int:
             print(f"torchlint: note: {message}", file=sys.stderr)
     if fix_mode == "diff":
         return _report_diff(result, options)
-    report = _render(options.format, result.findings, config)
+    report = _statistics(result.findings, config) if options.statistics else _render(options.format, result.findings, config)
     if options.output_file:
         _write_atomically(options.output_file, report)
     else:
         sys.stdout.write(report)
-    if options.show_fixes and result.fixed and options.format == "text":
+    for_people = options.format in ("text", "concise", "full") or options.statistics
+    if options.show_fixes and result.fixed and for_people:
         print(_fixed_list(result.fixed))
     # The summary is for the person at the terminal: it stays out of machine-readable output.
-    if (options.format == "text" or options.output_file) and not options.quiet:
+    if (for_people or options.output_file) and not options.quiet:
         print(_summary(result, config), file=sys.stdout if result.findings or result.fixed else sys.stderr)
 
     if any(message.startswith("error:") for message in result.errors):
@@ -148,9 +151,20 @@ def _lint(argv: list[str]) -> int:
 
 
 def _render(output_format: str, findings, config: Config) -> str:
-    if output_format == "text":  # marks with [*] the findings --fix would repair, as ruff does
+    if output_format in ("text", "concise"):  # marks with [*] the findings --fix would repair, as ruff does
         return reporter("text")(findings, fixable=config.applies_fix)
     return reporter(output_format)(findings)
+
+
+def _statistics(findings, config: Config) -> str:
+    """ruff's --statistics: a line per code, most frequent first, ``[*]`` where --fix repairs them all."""
+    from collections import Counter
+
+    counts = Counter((finding.code, finding.name) for finding in findings)
+    fixable = {code for code, _ in counts if all(config.applies_fix(f) for f in findings if f.code == code)}
+    width = max((len(str(count)) for count in counts.values()), default=1)
+    return "".join(f"{count:>{width}}\t{code}\t{'[*] ' if code in fixable else ''}{name}\n"
+                   for (code, name), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _report_diff(result, options) -> int:

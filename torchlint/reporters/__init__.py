@@ -11,10 +11,12 @@ from typing import Callable, Sequence
 from torchlint.findings import Finding
 
 Reporter = Callable[[Sequence[Finding]], str]
-FORMATS = ("github", "json", "sarif", "text")
+# ruff's names; "concise" is torchlint's one-line text, "text" its older name
+FORMATS = ("concise", "full", "json", "json-lines", "sarif", "github", "gitlab", "junit", "pylint", "text")
+_MODULES = {"concise": "text", "json-lines": "json_lines"}
 
 
 def reporter(name: str) -> Reporter:
     if name not in FORMATS:
         raise KeyError(name)
-    return importlib.import_module(f"torchlint.reporters.{name}").render
+    return importlib.import_module(f"torchlint.reporters.{_MODULES.get(name, name)}").render

@@ -786,3 +786,33 @@ def test_statistics_counts_findings_per_code(tmp_path, run_torchlint):
     result = run_torchlint("--isolated", "--statistics", ".")
     assert result.stdout.splitlines()[0] == "2\tTL201\t[*] softmax-into-cross-entropy"
     assert result.returncode == 1
+
+
+# -- standard input -----------------------------------------------------------------------------
+
+
+def _stdin(tmp_path, data: str, *args: str):
+    import subprocess
+
+    source = textwrap.dedent(data).lstrip("\n")  # as write() puts it in a file
+    return subprocess.run([sys.executable, "-m", "torchlint", *args], cwd=tmp_path, input=source, capture_output=True, text=True, timeout=600)
+
+
+def test_standard_input_is_linted_under_the_stdin_filename(tmp_path):
+    write(tmp_path, "pyproject.toml", '[tool.torchlint.per-file-ignores]\n"generated/*" = ["TL201"]\n')
+    named = _stdin(tmp_path, SOFTMAX_INTO_CE, "-", "--stdin-filename", "src/loss.py")
+    assert named.returncode == 1
+    assert named.stdout.startswith("src/loss.py:6:12: TL201 [*] ")
+    ignored = _stdin(tmp_path, SOFTMAX_INTO_CE, "-", "--stdin-filename", "generated/loss.py")
+    assert ignored.returncode == 0 and "TL201" not in ignored.stdout
+    unnamed = _stdin(tmp_path, SOFTMAX_INTO_CE, "--isolated", "-")
+    assert unnamed.stdout.startswith("<stdin>:6:12: TL201")
+
+
+def test_fix_on_standard_input_prints_the_fixed_source(tmp_path):
+    fixed = _stdin(tmp_path, SOFTMAX_INTO_CE, "--isolated", "--fix", "-", "--stdin-filename", "loss.py")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "softmax" not in fixed.stdout.split("def ", 1)[1] and fixed.stdout.startswith("import")
+    assert "1 fixed, 0 remaining" in fixed.stderr
+    mixed = _stdin(tmp_path, SOFTMAX_INTO_CE, "-", "loss.py")
+    assert mixed.returncode == 2 and "cannot be mixed" in mixed.stderr

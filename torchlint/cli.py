@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-format", "--format", dest="format", choices=FORMATS, default="concise",
                         help="output format (default: concise, one line a finding; full adds the source line)")
     parser.add_argument("--statistics", action="store_true", help="print how many findings each code has, instead of the findings")
+    parser.add_argument("--stdin-filename", metavar="PATH", help="with the path '-': the name of the file read from standard input (for configuration, project facts and output)")
     parser.add_argument("--output-file", metavar="PATH", help="write the findings to this file instead of standard output")
     parser.add_argument("--explain", metavar="CODE", help="print the documentation of a rule (code or name) and exit")
     parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable, replacing the configured set (TL, TL3, TL301)")
@@ -120,6 +121,12 @@ def _lint(argv: list[str]) -> int:
     from torchlint.engine import lint_paths  # here, not at the top: --version and --help need no libcst
 
     fix_mode = "diff" if options.diff else "write" if options.fix else None
+    if "-" in options.paths:
+        if options.paths != ["-"]:
+            raise UsageError("'-' (standard input) cannot be mixed with other paths")
+        return _lint_stdin(options, config, fix_mode)
+    if options.stdin_filename:
+        raise UsageError("--stdin-filename names the file read from standard input: give the path '-'")
     result = lint_paths(options.paths, config, jobs=options.jobs, fix=fix_mode, force_exclude=options.force_exclude)
 
     for message in result.errors:
@@ -148,6 +155,33 @@ def _lint(argv: list[str]) -> int:
     if result.findings and not options.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _lint_stdin(options, config: Config, fix_mode: Optional[str]) -> int:
+    """``torchlint - --stdin-filename src/train.py``, as editors and formatters pipe a buffer.
+    With --fix the fixed source goes to standard output and the findings to standard error."""
+    from torchlint.engine import LintResult, _unified_diff, fix_contents, lint_source
+
+    data = sys.stdin.buffer.read()
+    path = options.stdin_filename or "<stdin>"
+    result = LintResult(files_checked=1)
+    if fix_mode is None:
+        result.findings = lint_source(data, path, config)
+        sys.stdout.write(_render(options.format, result.findings, config))
+    else:
+        new, (remaining, _, _), fixed = fix_contents(data, path, config)
+        result.findings, result.fixed = remaining, fixed
+        if fix_mode == "diff":
+            sys.stdout.write(_unified_diff(path, data, new) if new != data else "")
+            return EXIT_FINDINGS if new != data else EXIT_CLEAN
+        sys.stdout.buffer.write(new)
+        sys.stdout.flush()
+        sys.stderr.write(_render(options.format, remaining, config))
+    if not options.quiet and options.format in ("text", "concise", "full"):
+        print(_summary(result, config), file=sys.stderr if fix_mode or not result.findings else sys.stdout)
+    if any(finding.code == "TL003" for finding in result.findings):
+        return EXIT_ERROR
+    return EXIT_FINDINGS if result.findings and not options.exit_zero else EXIT_CLEAN
 
 
 def _render(output_format: str, findings, config: Config) -> str:

@@ -816,3 +816,42 @@ def test_fix_on_standard_input_prints_the_fixed_source(tmp_path):
     assert "1 fixed, 0 remaining" in fixed.stderr
     mixed = _stdin(tmp_path, SOFTMAX_INTO_CE, "-", "loss.py")
     assert mixed.returncode == 2 and "cannot be mixed" in mixed.stderr
+
+
+# -- suppressions ---------------------------------------------------------------------------------
+
+NOQA_CASES = """\
+import torch.nn.functional as F
+
+
+def f(m, x, y):
+    a = F.cross_entropy(F.softmax(m(x), dim=1), y)  # noqa: softmax-into-cross-entropy
+    b = F.cross_entropy(F.softmax(m(x), dim=1), y)  # noqa: TL205
+    c = F.cross_entropy(m(x), y)  # noqa: TL201, E501
+    d = F.softmax(m(x))
+    return a, b, c, d
+"""
+
+
+def test_noqa_by_rule_name_and_file_level_noqa(tmp_path, run_torchlint):
+    write(tmp_path, "a.py", NOQA_CASES)
+    assert [(line, code) for _, line, _, code in findings(run_torchlint("--isolated", "a.py").stdout)] == [(6, "TL201"), (8, "TL205")]
+    write(tmp_path, "codes.py", "# torchlint: noqa: TL205\n" + NOQA_CASES)
+    assert [(line, code) for _, line, _, code in findings(run_torchlint("--isolated", "codes.py").stdout)] == [(7, "TL201")]
+    for header in ("# torchlint: noqa\n", "# flake8: noqa\n"):
+        write(tmp_path, "all.py", header + NOQA_CASES)
+        silent = run_torchlint("--isolated", "all.py")
+        assert silent.returncode == 0 and silent.stdout == ""
+    write(tmp_path, "broken.py", "# torchlint: noqa\nx = (\n")  # a broken file never looks clean
+    assert findings(run_torchlint("--isolated", "broken.py").stdout) == [("broken.py", 2, 5, "TL000")]
+
+
+def test_unused_noqa_is_reported_when_selected(tmp_path, run_torchlint):
+    write(tmp_path, "a.py", NOQA_CASES)
+    assert "TL004" not in run_torchlint("--isolated", "a.py").stdout  # off by default
+    result = run_torchlint("--isolated", "--extend-select", "TL004", "a.py")
+    unused = [line for line in result.stdout.splitlines() if " TL004 " in line]
+    assert unused == [
+        "a.py:6:53: TL004 unused `noqa` for TL205: nothing on this line is reported for it; remove it",
+        "a.py:7:35: TL004 unused `noqa` for TL201: nothing on this line is reported for it; remove it",
+    ]  # E501 is another linter's to judge; the rule-named noqa on line 5 did silence TL201

@@ -37,11 +37,11 @@ from torchlint.notebook import Notebook, NotANotebook, code_cell_sources, is_not
 from torchlint.positions import positions_of
 from torchlint.rule import Rule
 from torchlint.source import MAX_NOTEBOOK_BYTES, decode, python_syntax_error
-from torchlint.suppressions import is_suppressed, noqa_lines
+from torchlint.suppressions import file_noqa, is_suppressed, noqa_codes, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
-SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, INTERNAL_ERROR = "TL000", "TL001", "TL002", "TL003"
+SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, INTERNAL_ERROR, UNUSED_NOQA = "TL000", "TL001", "TL002", "TL003", "TL004"
 LONG_LINE = 10_000  # characters; only a file with a line this long can nest expressions deeply
 MAX_EXPRESSION_NESTING = 4_000
 
@@ -433,9 +433,12 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
                         method(node)
             except Exception as error:  # a bug in one rule must not hide the other rules' findings
                 errors.append(f"error: internal error in {rule_class.CODE} on {path}: {type(error).__name__}: {error}")
-        if not reports:
-            return [], errors
-        return _locate(reports, module, text, path), errors
+        used: set = set()
+        located = _locate(reports, module, text, path, used) if reports else []
+        silenced = file_noqa(text)
+        if silenced is not None:
+            located = [finding for finding in located if silenced and not (finding.code.startswith(silenced) or finding.name in silenced)]
+        return located + _unused_noqa(text, path, config, used), errors
 
 
 @contextmanager
@@ -474,8 +477,9 @@ def _pathological_nesting(text: str) -> Optional[int]:
     return deepest if deepest > MAX_EXPRESSION_NESTING else None
 
 
-def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
-    """Positions are resolved only for files with findings: it costs another pass over the tree."""
+def _locate(reports, module: cst.Module, text: str, path: str, used: set) -> list[Finding]:
+    """Positions are resolved only for files with findings: it costs another pass over the tree.
+    ``used`` collects (the noqa text of the line, code) for each finding a ``# noqa`` silenced."""
     wanted = [node for _, _, node, _, _ in reports]
     wanted += [node for *_, fix in reports if fix is not None for node in fix.nodes()]
     positions = positions_of(module, wanted)
@@ -487,11 +491,33 @@ def _locate(reports, module: cst.Module, text: str, path: str) -> list[Finding]:
         if where is None:  # a node outside the tree: a rule bug, but never a lost finding
             where = CodeRange(CodePosition(1, 0), CodePosition(1, 0))
         line, column = where.start.line, where.start.column + 1
-        if is_suppressed(code, noqa_text(line)):
+        if is_suppressed(code, noqa_text(line), name):
+            used.add((noqa_text(line), code))
             continue
         fix = fixing.resolve(proposed, positions, lines, module.default_newline) if proposed is not None else None
         findings.add(Finding(path, line, column, where.end.line, where.end.column + 1, code, name, message, fix))
     return sorted(findings)
+
+
+def _unused_noqa(text: str, path: str, config: Config, used: set) -> list[Finding]:
+    """TL004, when selected: a ``# noqa`` listing a code of a rule enabled here that silenced
+    nothing on its line (as ruff's RUF100). Codes of other linters are theirs to judge."""
+    if not config.is_code_enabled(UNUSED_NOQA, registry.ENGINE_CODES[UNUSED_NOQA][0], False, path) or "noqa" not in text:
+        return []
+    enabled = {rule.CODE: rule.NAME for rule in registry.all_rules() if config.is_code_enabled(rule.CODE, rule.NAME, rule.DEFAULT_ENABLED, path)}
+    names = {name: code for code, name in enabled.items()}
+    noqa_text = noqa_lines(text)
+    found = []
+    for number, line in enumerate(fixing.keep_ends(text), start=1):
+        listed = noqa_codes(line) if "noqa" in line else None
+        if not listed:
+            continue
+        unused = [item for item in listed if (names.get(item, item) in enabled) and (noqa_text(number), names.get(item, item)) not in used]
+        if unused:
+            column = line.lower().index("# noqa") + 1
+            message = f"unused `noqa` for {', '.join(unused)}: nothing on this line is reported for {'it' if len(unused) == 1 else 'them'}; remove {'it' if len(unused) == 1 else 'them'}"
+            found.append(Finding(path, number, column, number, column + len("# noqa"), UNUSED_NOQA, registry.ENGINE_CODES[UNUSED_NOQA][0], message))
+    return found
 
 
 def _file_problem(path: str, config: Config, code: str, message: str, line: int = 1, column: int = 1) -> list[Finding]:

@@ -19,6 +19,7 @@ ENGINE_CODES = {
     "TL001": ("unreadable-file", "The file could not be read or decoded."),
     "TL002": ("unsupported-syntax", "The file is valid Python that libcst's parser cannot read, so no rule could analyse it."),
     "TL003": ("internal-error", "torchlint itself failed on this file (a bug, to be reported): the findings of the rule named may be missing. Reported where there is no error channel: the public lint_source API, the flake8 plugin."),
+    "TL004": ("unused-noqa", "A `# noqa` comment lists a torchlint code that reports nothing on its line (off by default: --extend-select TL004)."),
 }
 
 

@@ -1,7 +1,10 @@
 """Inline suppressions, read exactly as flake8 reads them so the CLI and the plugin agree.
 
 ``# noqa`` on the reported line silences every finding there; ``# noqa: TL301,TL2`` silences
-the listed codes and any code they prefix (flake8's own behaviour).
+the listed codes and any code they prefix (flake8's own behaviour). ``# noqa: missing-zero-grad``
+names a rule by its name (flake8, whose expression reads only codes, takes it as a bare noqa).
+A comment line ``# torchlint: noqa`` silences the whole file, ``# torchlint: noqa: TL3`` those
+codes in it, as ``# ruff: noqa`` does; flake8's own ``# flake8: noqa`` silences the whole file.
 """
 
 from __future__ import annotations
@@ -13,21 +16,44 @@ from typing import Callable
 
 # flake8.defaults.NOQA_INLINE_REGEXP
 NOQA_INLINE = re.compile(r"# noqa(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))?", re.IGNORECASE)
+# the same, also taking rule names (``missing-zero-grad``) in the list
+_NOQA_WITH_NAMES = re.compile(r"# noqa(?::[\s]?(?P<codes>(?:(?:[A-Z]+[0-9]+|[a-z][a-z0-9]*(?:-[a-z0-9]+)+)(?:[,\s]+)?)+))?", re.IGNORECASE)
+_FILE_NOQA = re.compile(r"^[ \t]*#[ \t]*(?P<tool>torchlint|flake8)[ \t]*:[ \t]*noqa(?:[ \t]*:[ \t]*(?P<codes>[A-Za-z0-9, \t-]+?))?[ \t]*$", re.MULTILINE)
 _SEPARATOR = re.compile(r"[,\s]+")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
-def is_suppressed(code: str, line_text: str) -> bool:
+def is_suppressed(code: str, line_text: str, name: str = "") -> bool:
+    listed = noqa_codes(line_text)
+    if listed is None:
+        return False
+    return not listed or code in listed or code.startswith(listed) or name in listed
+
+
+def noqa_codes(line_text: str) -> tuple[str, ...] | None:
+    """The codes and names a line's ``# noqa`` lists; () for a bare one; None without one."""
     if "#" not in line_text:
-        return False
-    match = NOQA_INLINE.search(line_text)
+        return None
+    match = _NOQA_WITH_NAMES.search(line_text)
     if match is None:
-        return False
+        return None
     codes = match.group("codes")
-    if codes is None:
-        return True
-    listed = tuple(part.strip() for part in _SEPARATOR.split(codes) if part.strip())  # case-sensitive, as flake8
-    return code in listed or code.startswith(listed)
+    # case-sensitive, as flake8
+    return tuple(part.strip() for part in _SEPARATOR.split(codes) if part.strip()) if codes else ()
+
+
+def file_noqa(text: str) -> tuple[str, ...] | None:
+    """What a file-level comment silences: () for everything, the codes and names listed, or
+    None when there is no such comment."""
+    if "noqa" not in text:
+        return None
+    found: list[str] = []
+    for match in _FILE_NOQA.finditer(text):
+        codes = match.group("codes")
+        if not codes or match.group("tool") == "flake8":
+            return ()
+        found.extend(part for part in _SEPARATOR.split(codes.strip()) if part)
+    return tuple(found) if found else None
 
 
 def noqa_lines(text: str) -> Callable[[int], str]:

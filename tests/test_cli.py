@@ -855,3 +855,42 @@ def test_unused_noqa_is_reported_when_selected(tmp_path, run_torchlint):
         "a.py:6:53: TL004 unused `noqa` for TL205: nothing on this line is reported for it; remove it",
         "a.py:7:35: TL004 unused `noqa` for TL201: nothing on this line is reported for it; remove it",
     ]  # E501 is another linter's to judge; the rule-named noqa on line 5 did silence TL201
+
+
+# -- configuration: the nearest file, torchlint.toml, command-line options ----------------------
+
+
+def test_each_file_is_governed_by_its_nearest_configuration(tmp_path, run_torchlint):
+    write(tmp_path, "pyproject.toml", '[tool.torchlint]\nignore = ["TL301"]\n')
+    write(tmp_path, "top.py", BOTH)
+    write(tmp_path, "sub/torchlint.toml", 'ignore = ["TL201"]\n')  # top-level keys; wins over a pyproject beside it
+    write(tmp_path, "sub/pyproject.toml", '[tool.torchlint]\nignore = ["TL3"]\n')
+    write(tmp_path, "sub/inner.py", BOTH)
+    result = run_torchlint(".")
+    assert sorted((path, code) for path, _, _, code in findings(result.stdout)) == [
+        ("sub/inner.py" if os.sep == "/" else os.path.join("sub", "inner.py"), "TL301"), ("top.py", "TL201")]
+    # the same answer from inside the subfolder, and for the file named alone
+    assert [code for *_, code in findings(run_torchlint("inner.py", cwd=tmp_path / "sub").stdout)] == ["TL301"]
+    shown = run_torchlint("--show-settings", "sub/inner.py")
+    assert shown.returncode == 0 and f"(from {tmp_path / 'sub' / 'torchlint.toml'})" in shown.stdout
+    assert '"TL201"' in shown.stdout
+
+
+def test_a_config_file_without_torchlint_settings_is_an_error(tmp_path, run_torchlint):
+    write(tmp_path, "other.toml", '[project]\nname = "x"\n')
+    write(tmp_path, "a.py", BOTH)
+    result = run_torchlint("--config", "other.toml", "a.py")
+    assert result.returncode == 2 and "other.toml: no [tool.torchlint] table" in result.stderr
+
+
+def test_exclude_extend_exclude_and_per_file_ignores_on_the_command_line(tmp_path, run_torchlint):
+    write(tmp_path, "gen/a.py", BOTH)
+    write(tmp_path, "tests/test_b.py", BOTH)
+    write(tmp_path, "c.py", BOTH)
+    assert {path for path, *_ in findings(run_torchlint("--isolated", "--extend-exclude", "gen", ".").stdout)} == {"c.py", os.path.join("tests", "test_b.py")}
+    ignored = findings(run_torchlint("--isolated", "--per-file-ignores", "tests/*:TL201+TL301", ".").stdout)
+    assert not [path for path, *_ in ignored if path.startswith("tests")] and {path for path, *_ in ignored} == {"c.py", os.path.join("gen", "a.py")}
+    replaced = run_torchlint("--isolated", "--exclude", "c.py,gen", ".")
+    assert {path for path, *_ in findings(replaced.stdout)} == {os.path.join("tests", "test_b.py")}
+    bad = run_torchlint("--isolated", "--per-file-ignores", "tests/*", ".")
+    assert bad.returncode == 2 and "expected GLOB:CODES" in bad.stderr

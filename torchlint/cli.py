@@ -13,7 +13,7 @@ import sys
 from typing import Optional, Sequence
 
 from torchlint import __version__, registry
-from torchlint.config import Config, ConfigError, find_pyproject, load_config
+from torchlint.config import Config, ConfigError, Settings, load_config
 from torchlint.reporters import FORMATS, reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -30,6 +30,25 @@ class _Parser(argparse.ArgumentParser):
 
 def _codes(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _per_file(value: str) -> list[tuple[str, tuple[str, ...]]]:
+    pattern, separator, codes = value.rpartition(":")
+    if not separator or not pattern or not codes:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected GLOB:CODES, such as tests/*:TL401")
+    return [(pattern, tuple(code for code in re.split(r"[+,]", codes) if code))]
+
+
+def _show_settings(settings: Settings, paths: list[str]) -> int:
+    import json
+
+    path = paths[0] if paths else "."
+    config = settings.for_path(path)
+    shown = {key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(config).items()}
+    shown["per_file_ignores"] = {pattern: list(codes) for pattern, codes in config.per_file_ignores}
+    print(f"Settings for {path} (from {config.source or 'the defaults'}):")
+    print(json.dumps(shown, indent=2))
+    return EXIT_CLEAN
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable, replacing the configured set (TL, TL3, TL301)")
     parser.add_argument("--extend-select", type=_codes, default=[], metavar="CODES", help="codes or prefixes to enable in addition")
     parser.add_argument("--ignore", type=_codes, default=[], metavar="CODES", help="codes or prefixes to disable")
-    parser.add_argument("--config", metavar="PYPROJECT", help="use this pyproject.toml instead of the nearest one")
+    parser.add_argument("--config", metavar="FILE", help="use this torchlint.toml or pyproject.toml for every file, instead of each file's nearest one")
+    parser.add_argument("--show-settings", action="store_true", help="print the settings that govern the first PATH, and where they come from, then exit")
+    parser.add_argument("--exclude", type=_codes, metavar="GLOBS", help="comma-separated globs not to lint, replacing the configured exclude")
+    parser.add_argument("--extend-exclude", type=_codes, default=[], metavar="GLOBS", help="globs not to lint, in addition")
+    parser.add_argument("--per-file-ignores", type=_per_file, default=[], metavar="GLOB:CODES", action="extend",
+                        help="codes to ignore in files matching a glob (tests/*:TL401+TL104); repeatable")
     parser.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     parser.add_argument("--force-exclude", action="store_true", help="apply exclude and extend-exclude to files named on the command line too (as pre-commit names them)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
@@ -115,9 +139,10 @@ def _lint(argv: list[str]) -> int:
         return _explain([options.explain])
     if options.jobs is not None and options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    config = _load_config(options)
-    config = config.with_overrides(select=options.select, extend_select=options.extend_select, ignore=options.ignore,
-                                   unsafe_fixes=options.unsafe_fixes, fixable=options.fixable, unfixable=options.unfixable)
+    settings = _settings(options)
+    if options.show_settings:
+        return _show_settings(settings, options.paths)
+    config = settings.for_path(options.paths[0] if options.paths and options.paths != ["-"] else options.stdin_filename or ".")
     from torchlint.engine import lint_paths  # here, not at the top: --version and --help need no libcst
 
     fix_mode = "diff" if options.diff else "write" if options.fix else None
@@ -127,7 +152,7 @@ def _lint(argv: list[str]) -> int:
         return _lint_stdin(options, config, fix_mode)
     if options.stdin_filename:
         raise UsageError("--stdin-filename names the file read from standard input: give the path '-'")
-    result = lint_paths(options.paths, config, jobs=options.jobs, fix=fix_mode, force_exclude=options.force_exclude)
+    result = lint_paths(options.paths, settings, jobs=options.jobs, fix=fix_mode, force_exclude=options.force_exclude)
 
     for message in result.errors:
         print(f"torchlint: {message}", file=sys.stderr)
@@ -283,16 +308,22 @@ def _umask() -> int:
     return mask
 
 
-def _load_config(options) -> Config:
+def _settings(options) -> Settings:
+    """--isolated: defaults for every file; --config FILE: that file for every file; otherwise
+    each file's nearest configuration. The command line's options go on top of each."""
+    overrides = dict(select=options.select, extend_select=options.extend_select, ignore=options.ignore,
+                     unsafe_fixes=options.unsafe_fixes, fixable=options.fixable, unfixable=options.unfixable,
+                     exclude=options.exclude, extend_exclude=options.extend_exclude, per_file_ignores=options.per_file_ignores)
     if options.isolated:
-        return Config()
+        return Settings(fixed=Config().with_overrides(**overrides))
     if options.config:
         if not os.path.isfile(options.config):
             raise ConfigError(f"{options.config}: no such configuration file")
         from pathlib import Path
 
-        return load_config(Path(options.config))
-    return load_config(find_pyproject(os.getcwd()))
+        return Settings(fixed=load_config(Path(options.config)).with_overrides(**overrides))
+    Config().with_overrides(**overrides)  # an unknown code on the command line is an error even with no file to lint
+    return Settings(overrides=tuple((key, tuple(value) if isinstance(value, list) else value) for key, value in overrides.items()))
 
 
 def _list_rules(argv: list[str]) -> int:

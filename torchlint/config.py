@@ -1,4 +1,5 @@
-"""Configuration: ``[tool.torchlint]`` in the nearest pyproject.toml, overridden by the command line.
+"""Configuration: a ``torchlint.toml`` (top-level keys) or ``[tool.torchlint]`` in a
+pyproject.toml, the nearest at or above each file (ruff's rule), overridden by the command line.
 
 Keys (the words ruff users know): ``select``, ``extend-select``, ``ignore``, ``per-file-ignores``
 (a table of glob -> codes, globs relative to the pyproject.toml), ``exclude`` (globs of paths not to
@@ -13,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
@@ -55,10 +57,19 @@ class Config:
     root: str = "."  # the directory of the pyproject.toml the globs are relative to
     source: Optional[str] = None  # that pyproject.toml, when there is one
 
-    def with_overrides(self, select=None, extend_select=None, ignore=None, unsafe_fixes=None, fixable=None, unfixable=None) -> "Config":
-        """Command-line options: --select and --fixable replace, --extend-select, --ignore and
-        --unfixable add, --unsafe-fixes / --no-unsafe-fixes set."""
+    def with_overrides(self, select=None, extend_select=None, ignore=None, unsafe_fixes=None, fixable=None, unfixable=None,
+                       exclude=None, extend_exclude=None, per_file_ignores=None) -> "Config":
+        """Command-line options: --select, --fixable and --exclude replace, --extend-select,
+        --ignore, --unfixable, --extend-exclude and --per-file-ignores add, --unsafe-fixes /
+        --no-unsafe-fixes set."""
         changed = self
+        if exclude is not None:
+            changed = replace(changed, exclude=tuple(exclude))
+        if extend_exclude:
+            changed = replace(changed, extend_exclude=changed.extend_exclude + tuple(extend_exclude))
+        if per_file_ignores:
+            registry.check_selectors([code for _, codes in per_file_ignores for code in codes])
+            changed = replace(changed, per_file_ignores=changed.per_file_ignores + tuple(per_file_ignores))
         if unsafe_fixes is not None:
             changed = replace(changed, unsafe_fixes=unsafe_fixes)
         if fixable is not None:
@@ -148,21 +159,46 @@ def _relative_posix(path: str, root: str) -> str:
     return PurePosixPath(Path(relative)).as_posix()
 
 
-def find_pyproject(start: str) -> Optional[Path]:
-    """The nearest pyproject.toml at or above ``start`` that has a [tool.torchlint] table.
+CONFIG_FILE = "torchlint.toml"
 
-    A pyproject.toml that cannot be parsed stops the search with an error: we cannot tell
+
+def find_pyproject(start: str) -> Optional[Path]:
+    """The nearest configuration at or above ``start``: a ``torchlint.toml``, or a
+    pyproject.toml that has a [tool.torchlint] table (in one folder, torchlint.toml wins).
+
+    A configuration file that cannot be parsed stops the search with an error: we cannot tell
     whether it configures torchlint, and guessing would lint with the wrong settings.
     """
     directory = Path(start).resolve()
     if directory.is_file():
         directory = directory.parent
     for candidate_dir in (directory, *directory.parents):
+        if (candidate_dir / CONFIG_FILE).is_file():
+            return candidate_dir / CONFIG_FILE
         candidate = candidate_dir / "pyproject.toml"
         if candidate.is_file():
             if _torchlint_table(_read_toml(candidate), candidate) is not None:
                 return candidate
     return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Which configuration governs each file: the nearest one at or above it, with the
+    command line's options on top; or, with ``--config``/``--isolated``, one for every file."""
+
+    overrides: tuple[tuple[str, object], ...] = ()
+    fixed: Optional[Config] = None
+
+    def for_path(self, path: str) -> Config:
+        if self.fixed is not None:
+            return self.fixed
+        return _config_of_folder(os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path), self.overrides)
+
+
+@lru_cache(maxsize=256)
+def _config_of_folder(folder: str, overrides: tuple[tuple[str, object], ...]) -> Config:
+    return load_config(find_pyproject(folder)).with_overrides(**dict(overrides))
 
 
 def _read_toml(path: Path) -> dict:
@@ -178,6 +214,8 @@ def _read_toml(path: Path) -> dict:
 
 
 def _torchlint_table(data: dict, path: Path) -> Optional[dict]:
+    if path.name == CONFIG_FILE:
+        return data  # a torchlint.toml holds the settings at its top level
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"{path}: `tool` must be a table")
@@ -190,8 +228,10 @@ def _torchlint_table(data: dict, path: Path) -> Optional[dict]:
 def load_config(pyproject: Optional[Path]) -> Config:
     if pyproject is None:
         return Config()
-    table = _torchlint_table(_read_toml(pyproject), pyproject) or {}
-    where = f"{pyproject}: [tool.torchlint]"
+    table = _torchlint_table(_read_toml(pyproject), pyproject)
+    if table is None:  # named with --config: a file without settings is a mistake, not silence
+        raise ConfigError(f"{pyproject}: no [tool.torchlint] table (torchlint's settings go there, or at the top level of a {CONFIG_FILE})")
+    where = f"{pyproject}" if pyproject.name == CONFIG_FILE else f"{pyproject}: [tool.torchlint]"
     unknown = set(table) - KNOWN_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(KNOWN_KEYS))})")

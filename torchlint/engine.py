@@ -30,7 +30,7 @@ from libcst._position import CodePosition, CodeRange
 from torchlint import fixing, registry
 from torchlint.analysis import FileFacts
 from torchlint.analysis.project import ProjectIndex
-from torchlint.config import Config
+from torchlint.config import Config, Settings
 from torchlint.edits import ProposedFix
 from torchlint.findings import Finding, Fix
 from torchlint.notebook import Notebook, NotANotebook, code_cell_sources, is_notebook_path, read_notebook, replace_code_cell_sources
@@ -73,23 +73,30 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Con
     return sorted(findings + failures)
 
 
-def lint_paths(paths: Sequence[str], config: Optional[Config] = None, jobs: Optional[int] = None,
+def lint_paths(paths: Sequence[str], config: Optional[Config | Settings] = None, jobs: Optional[int] = None,
                fix: Optional[str] = None, force_exclude: bool = False) -> LintResult:
     """Lint the files under ``paths``. With ``fix="write"`` the fixes ``config`` allows are
     applied to the files first and the findings that remain are returned; with ``fix="diff"``
     nothing is written and ``diffs`` holds what would change. ``force_exclude`` applies the
-    excludes to files named explicitly too."""
-    config = config or Config()
-    files, errors = discover(paths, config, force_exclude)
+    excludes to files named explicitly too. With ``Settings``, each file gets the configuration
+    nearest to it; a directory is searched with the one nearest to it."""
+    settings = config if isinstance(config, Settings) else Settings(fixed=config or Config())
+    files, errors = [], []
+    for path in paths:
+        found, problems = discover([path], settings.for_path(path), force_exclude)
+        files.extend(found)
+        errors.extend(problems)
+    files = sorted(dict.fromkeys(files))
+    configs = [settings.for_path(path) for path in files]
     result = LintResult(errors=errors, files_checked=len(files))
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         chunk = max(1, len(files) // (jobs * 4))
         # each worker process keeps its own project index for all the files it lints
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(_lint_file, files, [config] * len(files), [fix] * len(files), chunksize=chunk))
+            outcomes = list(pool.map(_lint_file, files, configs, [fix] * len(files), chunksize=chunk))
     else:
-        outcomes = [_lint_file(path, config, fix) for path in files]
+        outcomes = [_lint_file(path, file_config, fix) for path, file_config in zip(files, configs)]
     for (findings, file_errors, skipped), fixed, diff in outcomes:
         result.findings.extend(findings)
         result.errors.extend(file_errors)

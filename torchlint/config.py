@@ -176,10 +176,15 @@ def find_pyproject(start: str) -> Optional[Path]:
         if (candidate_dir / CONFIG_FILE).is_file():
             return candidate_dir / CONFIG_FILE
         candidate = candidate_dir / "pyproject.toml"
-        if candidate.is_file():
-            if _torchlint_table(_read_toml(candidate), candidate) is not None:
-                return candidate
+        if candidate.is_file() and _configures_torchlint(str(candidate), candidate.stat().st_mtime_ns):
+            return candidate
     return None
+
+
+@lru_cache(maxsize=1024)
+def _configures_torchlint(path: str, mtime_ns: int) -> bool:
+    """Read once per version of the file: a run over thousands of folders asks again and again."""
+    return _torchlint_table(_read_toml(Path(path)), Path(path)) is not None
 
 
 @dataclass(frozen=True)
@@ -196,7 +201,7 @@ class Settings:
         return _config_of_folder(os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path), self.overrides)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
 def _config_of_folder(folder: str, overrides: tuple[tuple[str, object], ...]) -> Config:
     return load_config(find_pyproject(folder)).with_overrides(**dict(overrides))
 

@@ -36,7 +36,7 @@ from torchlint.findings import Finding, Fix
 from torchlint.notebook import Notebook, NotANotebook, code_cell_sources, is_notebook_path, read_notebook, replace_code_cell_sources
 from torchlint.positions import positions_of
 from torchlint.rule import Rule
-from torchlint.source import MAX_NOTEBOOK_BYTES, decode, python_syntax_error
+from torchlint.source import MAX_NOTEBOOK_BYTES, decode, keep_ends, python_syntax_error
 from torchlint.suppressions import file_noqa, is_suppressed, noqa_codes, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
@@ -316,7 +316,7 @@ def _parses(new: str, path: str, old: str) -> bool:
 
 def _unified_diff(path: str, old: bytes, new: bytes) -> str:
     encoding = _encoding_of(old, path) or "utf-8"
-    before, after = (fixing.keep_ends(data.decode(encoding)) for data in (old, new))
+    before, after = (keep_ends(data.decode(encoding)) for data in (old, new))
     lines = []
     for line in difflib.unified_diff(before, after, fromfile=path, tofile=path):
         lines.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
@@ -515,7 +515,7 @@ def _unused_noqa(text: str, path: str, config: Config, used: set) -> list[Findin
     names = {name: code for code, name in enabled.items()}
     noqa_text = noqa_lines(text)
     found = []
-    for number, line in enumerate(fixing.keep_ends(text), start=1):
+    for number, line in enumerate(keep_ends(text), start=1):
         listed = noqa_codes(line) if "noqa" in line else None
         if not listed:
             continue

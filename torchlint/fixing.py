@@ -14,7 +14,6 @@ Three steps, each a plain function the engine calls:
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tempfile
 from bisect import bisect_right
@@ -26,9 +25,9 @@ import libcst as cst
 
 from torchlint.edits import Code, InsertAfter, InsertBefore, Move, ProposedFix, Replace, pieces
 from torchlint.findings import Edit, Finding, Fix
+from torchlint.source import LINE_BREAK
 
 MAX_PASSES = 10  # a fix that keeps re-creating its finding stops here, not never
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class Lines:
@@ -36,7 +35,7 @@ class Lines:
 
     def __init__(self, text: str):
         self.text = text
-        self.starts = [0] + [match.end() for match in _LINE_BREAK.finditer(text)]
+        self.starts = [0] + [match.end() for match in LINE_BREAK.finditer(text)]
 
     def offset(self, line: int, column: int) -> int:
         if line > len(self.starts):
@@ -47,7 +46,7 @@ class Lines:
         """The line without its line break."""
         start = self.starts[line - 1]
         end = self.starts[line] if line < len(self.starts) else len(self.text)
-        return _LINE_BREAK.sub("", self.text[start:end])
+        return LINE_BREAK.sub("", self.text[start:end])
 
     def line_of(self, offset: int) -> int:
         return bisect_right(self.starts, offset)
@@ -56,12 +55,6 @@ class Lines:
         """(line, column), 1-based, of an offset."""
         line = self.line_of(offset)
         return line, offset - self.starts[line - 1] + 1
-
-
-def keep_ends(text: str) -> list[str]:
-    """The lines of a text, each with its line break (only \\n, \\r\\n and \\r break lines, as
-    for Python; ``str.splitlines`` would also break at a form feed)."""
-    return [part for part in re.split(r"(?<=\n)|(?<=\r)(?!\n)", text) if part]
 
 
 # -- proposals to edits -----------------------------------------------------------------------

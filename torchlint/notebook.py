@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from torchlint.source import python_syntax_error
+from torchlint.source import LINE_BREAK, keep_ends, python_syntax_error
 
 PYTHON_LANGUAGES = {"python", "python2", "python3", "ipython", "ipython2", "ipython3"}
 # cell magics whose body is Python run in the notebook's own namespace
@@ -32,7 +32,6 @@ PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "mp
 # line magics whose argument is a Python statement run in the notebook's namespace
 STATEMENT_LINE_MAGICS = {"time", "timeit"}
 _TIMEIT_OPTIONS_WITH_VALUE = {"-n", "-r", "-p"}
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAGIC_ASSIGNMENT = re.compile(r"([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*[!%]")
 _IPYTHON_PREFIXES = ("%", "!", "?", "/", ",", ";")
 
@@ -142,10 +141,10 @@ def _add_cell(notebook: Notebook, program: list[str], cell: int, parts: list[str
     lines: list[str] = []
     file_lines: list[int] = []
     for index, part in enumerate(parts):
-        for piece in _LINE_BREAK.split(part):
+        for piece in LINE_BREAK.split(part):
             lines.append(piece)
             file_lines.append(part_file_lines[index] if index < len(part_file_lines) else (part_file_lines[-1] if part_file_lines else 1))
-        if part and _LINE_BREAK.match(part[-1]):  # a part ending in a newline: no empty line after it
+        if part and LINE_BREAK.match(part[-1]):  # a part ending in a newline: no empty line after it
             lines.pop()
             file_lines.pop()
     if not lines:
@@ -381,7 +380,7 @@ def replace_code_cell_sources(text: str, sources: dict[int, str]) -> str:
         else:
             opening = text.rfind("[", 0, tokens[0][0])
             separator = "," + text[opening + 1:tokens[0][0]]
-        parts = [part for part in re.split(r"(?<=\n)|(?<=\r)(?!\n)", source) if part]
+        parts = keep_ends(source)
         replacements.append((tokens[0][0], tokens[-1][1], separator.join(raw.get(part) or encode(part) for part in parts)))
     for start, end, replacement in sorted(replacements, reverse=True):
         text = text[:start] + replacement + text[end:]

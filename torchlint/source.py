@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 import warnings
 from typing import Optional
+
+# Python's own line breaks: str.splitlines also breaks at a form feed or \u2028, which would
+# shift every later line number
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
 # A notebook's JSON is mostly outputs (images, tables); only its code must fit MAX_FILE_BYTES.
@@ -33,3 +38,8 @@ def python_syntax_error(text: str, compiled: bool = False) -> Optional[tuple[str
     except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting
         return f"syntax error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", 1, 1
     return None
+
+
+def keep_ends(text: str) -> list[str]:
+    """The lines of a text, each with its line break (``LINE_BREAK``'s breaks only)."""
+    return [part for part in re.split(r"(?<=\n)|(?<=\r)(?!\n)", text) if part]

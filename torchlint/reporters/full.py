@@ -3,15 +3,13 @@ prints by default; the fix's title follows when the finding has one."""
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Optional, Sequence
 
 from torchlint.findings import Finding
 from torchlint.notebook import code_cell_sources, is_notebook_path
-from torchlint.source import decode
+from torchlint.source import LINE_BREAK, decode
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def render(findings: Sequence[Finding]) -> str:
@@ -45,4 +43,4 @@ def _lines(path: str, cell: Optional[int]) -> Optional[tuple[str, ...]]:
         text = code_cell_sources(data.decode("utf-8-sig")).get(cell, "") if is_notebook_path(path) else decode(data)
     except (OSError, ValueError, SyntaxError, LookupError):
         return None  # the file is gone or unreadable: the finding alone
-    return tuple(_LINE_BREAK.split(text))
+    return tuple(LINE_BREAK.split(text))

@@ -174,7 +174,8 @@ def test_json_format_is_an_array_of_findings_with_exactly_the_documented_keys_an
     data = json.loads(result.stdout)  # the whole of stdout is JSON: no summary line mixed in
     assert isinstance(data, list) and len(data) == 2
     for item in data:
-        assert set(item) == {"path", "line", "column", "end_line", "end_column", "code", "name", "message", "fix"}
+        assert set(item) == {"path", "line", "column", "end_line", "end_column", "code", "name", "message", "fix", "url"}
+        assert item["url"] == registry.rule_url(item["code"]) and item["url"].endswith(f"/docs/rules/{item['name']}.md")
         for key in ("path", "code", "name", "message"):
             assert isinstance(item[key], str) and item[key]
         for key in ("line", "column", "end_line", "end_column"):
@@ -704,8 +705,8 @@ def test_check_is_ruff_s_spelling_and_an_unknown_command_is_a_usage_error(tmp_pa
     assert "torchlint: error: 'chek' is neither a command (check, rule, rules, verify) nor a file or directory" in typo.stderr
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"]])
-def test_version_and_help_do_not_import_libcst(args, run_torchlint):
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["rules"], ["rules", "--format", "json"]])
+def test_version_help_and_rules_do_not_import_libcst(args, run_torchlint):
     # what makes them start fast: nothing of the analysis is imported (timing lives in benchmarks/)
     result = run_torchlint(*args, program=[sys.executable, "-X", "importtime", "-m", "torchlint"])
     assert result.returncode == 0

@@ -204,3 +204,13 @@ def test_plugin_yields_zero_based_columns():
     found = list(Plugin(None, TWO_MISTAKES.splitlines(keepends=True), "train.py").run())
     assert [(line, column, text.split()[0]) for line, column, text, _ in found] == [(9, 15, "TL201"), (11, 8, "TL301")]
     assert all(kind is Plugin for *_, kind in found)
+
+
+def test_flake8_without_a_tl_code_selected_imports_no_analysis(tmp_path):
+    # what makes the plugin cost nothing when nobody asked for it (timing lives in benchmarks/)
+    (tmp_path / "train.py").write_text(TWO_MISTAKES)
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "flake8", "--isolated", "-j", "1", "--select", "E,F", "train.py"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
+    assert "torchlint.registry" in imported, "the plugin is loaded (its own imports show)"
+    assert not [name for name in imported if name.startswith(("libcst", "torchlint.engine", "torchlint.rules"))]

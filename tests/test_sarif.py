@@ -122,3 +122,86 @@ def test_output_file_in_a_missing_directory_is_an_error(tmp_path):
     result = torchlint("--format", "sarif", "--output-file", str(tmp_path / "missing" / "out.sarif"), *FIXTURE_FILES[:1])
     assert result.returncode == 2
     assert "cannot write" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_rules_carry_their_page_tags_precision_and_severity(fixtures_log):
+    driver = fixtures_log["runs"][0]["tool"]["driver"]
+    for entry in driver["rules"]:
+        assert entry["helpUri"] == registry.rule_url(entry["id"]) and entry["helpUri"].startswith("https://")
+        properties = entry["properties"]
+        assert properties["precision"] in ("very-high", "high", "medium", "low")
+        assert properties["tags"] and properties["problem.severity"] == entry["defaultConfiguration"]["level"]
+    levels = {entry["id"]: entry["defaultConfiguration"]["level"] for entry in driver["rules"]}
+    assert levels["TL000"] == levels["TL201"] == "error" and levels["TL901"] == "warning"  # TL901 is opt-in
+    for result in fixtures_log["runs"][0]["results"]:
+        assert result["level"] == levels[result["ruleId"]]
+
+
+def _log(cwd: Path, *arguments: str) -> dict:
+    log = json.loads(torchlint("--format", "sarif", *arguments, cwd=cwd).stdout)
+    validate(log)
+    return log
+
+
+def test_uris_are_relative_to_the_repository_whatever_the_working_directory(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "loss.py").write_text((ROOT / "fixtures" / "softmax_into_cross_entropy" / "bad.py").read_text())
+    from_root = _log(tmp_path, "src/loss.py")["runs"][0]
+    from_src = _log(tmp_path / "src", "loss.py")["runs"][0]
+    assert from_root["originalUriBaseIds"] == from_src["originalUriBaseIds"] == {"%SRCROOT%": {"uri": tmp_path.as_uri() + "/"}}
+    locations = [result["locations"][0]["physicalLocation"]["artifactLocation"] for result in from_src["results"]]
+    assert locations and all(location == {"uri": "src/loss.py", "uriBaseId": "%SRCROOT%"} for location in locations)
+    assert [r["partialFingerprints"] for r in from_root["results"]] == [r["partialFingerprints"] for r in from_src["results"]]
+
+
+TWO_FINDINGS = """\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def train(model: nn.Module, loader, optimizer):
+    criterion = nn.CrossEntropyLoss()
+    for x, y in loader:
+        optimizer.zero_grad()
+        features = model.forward(x)
+        loss = criterion(F.softmax(features, dim=1), y)
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def test_fingerprints_survive_moved_lines_and_change_with_the_line(tmp_path):
+    source = TWO_FINDINGS
+    (tmp_path / "loss.py").write_text(source)
+
+    def fingerprints() -> dict[tuple[str, str], int]:
+        results = _log(tmp_path, "loss.py")["runs"][0]["results"]
+        prints = [(result["ruleId"], result["partialFingerprints"]["torchlint/v1"]) for result in results]
+        assert len(set(prints)) == len(prints), "two findings never share a fingerprint"
+        return {key: result["locations"][0]["physicalLocation"]["region"]["startLine"] for key, result in zip(prints, results)}
+
+    before = fingerprints()
+    (tmp_path / "loss.py").write_text('"""A docstring."""\n\n\n' + source)
+    after = fingerprints()
+    assert set(after) == set(before) and all(after[key] == before[key] + 3 for key in before)
+    edited_line = min(before.values())
+    lines = source.splitlines(keepends=True)
+    lines[edited_line - 1] = lines[edited_line - 1].rstrip("\n") + "  # reviewed\n"
+    (tmp_path / "loss.py").write_text("".join(lines))
+    edited = fingerprints()
+    kept = {key for key, line in before.items() if line != edited_line}
+    assert kept and kept < set(edited), "the findings on other lines keep their fingerprints"
+    assert len(set(edited) - kept) == len(set(before) - kept) and not (set(edited) - kept) & set(before), \
+        "the finding on the edited line gets a new one"
+
+
+def test_paths_that_cannot_be_read_are_notifications_of_the_invocation(tmp_path):
+    (tmp_path / "clean.py").write_text("import torch\n")
+    log = _log(tmp_path, "clean.py", "missing.py")
+    (invocation,) = log["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert invocation["toolExecutionNotifications"] == [{"level": "error", "message": {"text": "missing.py: no such file or directory"}}]
+    clean = _log(tmp_path, "clean.py")["runs"][0]["invocations"]
+    assert clean == [{"executionSuccessful": True}]

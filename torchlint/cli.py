@@ -161,7 +161,7 @@ def _lint(argv: list[str]) -> int:
             print(f"torchlint: note: {message}", file=sys.stderr)
     if fix_mode == "diff":
         return _report_diff(result, options)
-    report = _statistics(result.findings, config) if options.statistics else _render(options.format, result.findings, config)
+    report = _statistics(result.findings, config) if options.statistics else _render(options.format, result.findings, config, result.errors)
     if options.output_file:
         _write_atomically(options.output_file, report)
     else:
@@ -209,9 +209,11 @@ def _lint_stdin(options, config: Config, fix_mode: Optional[str]) -> int:
     return EXIT_FINDINGS if result.findings and not options.exit_zero else EXIT_CLEAN
 
 
-def _render(output_format: str, findings, config: Config) -> str:
+def _render(output_format: str, findings, config: Config, errors: Sequence[str] = ()) -> str:
     if output_format in ("text", "concise"):  # marks with [*] the findings --fix would repair, as ruff does
         return reporter("text")(findings, fixable=config.applies_fix)
+    if output_format == "sarif":  # the paths it could not read are notifications of the run
+        return reporter("sarif")(findings, errors=errors)
     return reporter(output_format)(findings)
 
 
@@ -329,16 +331,17 @@ def _settings(options) -> Settings:
 def _list_rules(argv: list[str]) -> int:
     if argv and argv != ["--format", "json"]:
         raise UsageError(f"'torchlint rules' takes no arguments but '--format json', got {' '.join(argv)}")
-    rows = [(rule.CODE, rule.NAME, rule.summary(), rule.DEFAULT_ENABLED) for rule in registry.all_rules()]
+    rules = registry.rule_index()  # the generated index: listing the rules imports none of them
     if argv:
         import json
 
-        print(json.dumps([{"code": c, "name": n, "summary": s, "default": d} for c, n, s, d in rows], indent=2))
+        print(json.dumps([{"code": rule.code, "name": rule.name, "summary": rule.summary, "default": rule.default_enabled,
+                           "fix": rule.fix_safety, "url": registry.rule_url(rule.code)} for rule in rules], indent=2))
         return EXIT_CLEAN
-    width = max(len(name) for _, name, _, _ in rows)
-    for code, name, summary, default in rows:
-        marker = "" if default else "  (off by default)"
-        print(f"{code}  {name.ljust(width)}  {summary}{marker}")
+    width = max(len(rule.name) for rule in rules)
+    for rule in rules:
+        marker = "" if rule.default_enabled else "  (off by default)"
+        print(f"{rule.code}  {rule.name.ljust(width)}  {rule.summary}{marker}")
     return EXIT_CLEAN
 
 

@@ -62,7 +62,7 @@ class Plugin:
 
     @classmethod
     def add_options(cls, option_manager: Any) -> None:
-        off_by_default = [rule.CODE for rule in registry.all_rules() if not rule.DEFAULT_ENABLED]
+        off_by_default = [rule.code for rule in registry.rule_index() if not rule.default_enabled]
         if off_by_default:
             option_manager.extend_default_ignore(off_by_default)
 

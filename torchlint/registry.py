@@ -1,6 +1,9 @@
 """Finds the rules: every module in ``torchlint/rules/`` that defines a Rule subclass.
 
-There is no central list; adding a rule means adding its module.
+There is no central list; adding a rule means adding its module. ``torchlint/rule_index.py`` is
+generated from the rules (``python -m torchlint.docs``) so that listing, selecting and linking
+codes (``torchlint rules``, configuration checks, the flake8 plugin's loading) need not import
+the rules and libcst; ``python -m torchlint.docs --check`` fails when it is out of date.
 """
 
 from __future__ import annotations
@@ -8,7 +11,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional, Sequence
+
+from torchlint import __version__
 
 if TYPE_CHECKING:  # importing the rules (and libcst) waits until a rule is needed
     from torchlint.rule import Rule
@@ -23,8 +28,26 @@ ENGINE_CODES = {
 }
 
 
+# Where each code's documentation lives: the rule pages of the released version.
+REPOSITORY_URL = "https://github.com/torchlint/torchlint"
+DOCS_URL = f"{REPOSITORY_URL}/blob/v{__version__}/docs/rules"
+ENGINE_CODES_URL = f"{REPOSITORY_URL}/blob/v{__version__}/README.md#what-torchlint-finds"
+
+
 class UnknownCodeError(ValueError):
     pass
+
+
+class RuleInfo(NamedTuple):
+    """What is known about a rule without importing it (one row of ``rule_index.py``)."""
+
+    code: str
+    name: str
+    summary: str
+    default_enabled: bool
+    fix_safety: Optional[str]  # "safe", "unsafe", or None for a rule without a fix
+    precision: str  # measured on the real-code corpus, in GitHub code scanning's words
+    tags: tuple[str, ...]
 
 
 @lru_cache(maxsize=None)
@@ -47,6 +70,35 @@ def all_rules() -> tuple[type[Rule], ...]:
     return tuple(sorted(found, key=lambda rule: rule.CODE))
 
 
+@lru_cache(maxsize=None)
+def rule_index() -> tuple[RuleInfo, ...]:
+    from torchlint.rule_index import RULES
+
+    return tuple(RuleInfo(*row) for row in RULES)
+
+
+def info(code: str) -> Optional[RuleInfo]:
+    for entry in rule_index():
+        if entry.code == code:
+            return entry
+    return None
+
+
+def rule_url(code: str) -> Optional[str]:
+    """The documentation page of a rule or engine code, None for a code that is not ours."""
+    entry = info(code)
+    if entry is not None:
+        return f"{DOCS_URL}/{entry.name}.md"
+    return ENGINE_CODES_URL if code in ENGINE_CODES else None
+
+
+def severity(code: str) -> str:
+    """``error`` for the engine's codes (the file was not analysed) and the rules on by default,
+    ``warning`` for the opt-in hygiene rules."""
+    entry = info(code)
+    return "warning" if entry is not None and not entry.default_enabled else "error"
+
+
 def rule_by_code_or_name(key: str) -> type[Rule] | None:
     for rule in all_rules():
         if key.upper() == rule.CODE or key == rule.NAME:
@@ -55,13 +107,13 @@ def rule_by_code_or_name(key: str) -> type[Rule] | None:
 
 
 def all_codes() -> list[str]:
-    return sorted([*ENGINE_CODES, *(rule.CODE for rule in all_rules())])
+    return sorted([*ENGINE_CODES, *(entry.code for entry in rule_index())])
 
 
 def check_selectors(selectors: Iterable[str]) -> None:
     """Reject a selector that matches no code: a typo must not silently select nothing."""
     codes = all_codes()
-    names = {rule.NAME for rule in all_rules()} | {name for name, _ in ENGINE_CODES.values()}
+    names = {entry.name for entry in rule_index()} | {name for name, _ in ENGINE_CODES.values()}
     for selector in selectors:
         if selector.upper() == "ALL" or selector in names:
             continue

@@ -3,13 +3,10 @@ prints by default; the fix's title follows when the finding has one."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Optional, Sequence
 
 from torchlint.findings import Finding
-from torchlint.notebook import code_cell_sources, is_notebook_path
-from torchlint.source import LINE_BREAK, decode
-
+from torchlint.reporters import source_line
 
 
 def render(findings: Sequence[Finding]) -> str:
@@ -31,16 +28,5 @@ def render(findings: Sequence[Finding]) -> str:
 
 
 def _line(path: str, cell: Optional[int], number: int) -> Optional[str]:
-    lines = _lines(path, cell)
-    return lines[number - 1].expandtabs(1) if lines is not None and 0 < number <= len(lines) else None
-
-
-@lru_cache(maxsize=64)
-def _lines(path: str, cell: Optional[int]) -> Optional[tuple[str, ...]]:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        text = code_cell_sources(data.decode("utf-8-sig")).get(cell, "") if is_notebook_path(path) else decode(data)
-    except (OSError, ValueError, SyntaxError, LookupError):
-        return None  # the file is gone or unreadable: the finding alone
-    return tuple(LINE_BREAK.split(text))
+    line = source_line(path, cell, number)
+    return line.expandtabs(1) if line is not None else None

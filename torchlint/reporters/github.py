@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from torchlint.findings import Finding
-from torchlint.reporters.sarif import level, relative_path
+from torchlint import registry
+from torchlint.reporters import repository_path
 
 
 def render(findings: Sequence[Finding]) -> str:
@@ -30,12 +31,12 @@ def escape_property(value: str) -> str:
 def _annotation(finding: Finding) -> str:
     if finding.cell is not None:
         # GitHub shows a notebook's raw JSON: annotate the line that holds the source line
-        properties = [("file", relative_path(finding.path)), ("line", finding.file_line or 1)]
+        properties = [("file", repository_path(finding.path)), ("line", finding.file_line or 1)]
         properties.append(("title", f"{finding.code} {finding.name}"))
         message = f"cell {finding.cell}:{finding.line}:{finding.column}: {finding.message}"
         joined = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties)
-        return f"::{level(finding.code)} {joined}::{escape_data(message)}"
-    properties = [("file", relative_path(finding.path)), ("line", finding.line)]
+        return f"::{registry.severity(finding.code)} {joined}::{escape_data(message)}"
+    properties = [("file", repository_path(finding.path)), ("line", finding.line)]
     # GitHub accepts columns only for an annotation that starts and ends on the same line.
     if finding.end_line == finding.line:
         properties += [("col", finding.column), ("endLine", finding.end_line), ("endColumn", finding.end_column)]
@@ -43,4 +44,4 @@ def _annotation(finding: Finding) -> str:
         properties += [("endLine", finding.end_line)]
     properties.append(("title", f"{finding.code} {finding.name}"))
     joined = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties)
-    return f"::{level(finding.code)} {joined}::{escape_data(finding.message)}"
+    return f"::{registry.severity(finding.code)} {joined}::{escape_data(finding.message)}"

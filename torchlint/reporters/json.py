@@ -4,8 +4,9 @@ import json
 from typing import Sequence
 
 from torchlint.findings import Finding
+from torchlint.reporters import as_json
 
 
 def render(findings: Sequence[Finding]) -> str:
     """A JSON array of findings; the shape is documented in the README and is stable."""
-    return json.dumps([finding.to_json() for finding in findings], indent=2) + "\n"
+    return json.dumps([as_json(finding) for finding in findings], indent=2) + "\n"

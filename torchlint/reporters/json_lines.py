@@ -6,7 +6,8 @@ import json
 from typing import Sequence
 
 from torchlint.findings import Finding
+from torchlint.reporters import as_json
 
 
 def render(findings: Sequence[Finding]) -> str:
-    return "".join(json.dumps(finding.to_json()) + "\n" for finding in findings)
+    return "".join(json.dumps(as_json(finding)) + "\n" for finding in findings)

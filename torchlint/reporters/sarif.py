@@ -1,32 +1,45 @@
 """SARIF 2.1.0, the format code-scanning services read (GitHub's upload-sarif among them).
 
 One run, whose ``tool.driver.rules`` describes every rule (and the engine's own codes), each with
-its documentation as ``help``; one result per finding, pointing into ``rules`` by ``ruleIndex``.
-Paths are relative POSIX URIs when the file lies under the working directory, which is what
-GitHub expects when torchlint runs from the repository root. A finding in a notebook points at
-the line of the ``.ipynb`` file that holds the reported source line; its cell, line and column
-are in the message and in the result's ``properties``.
+its documentation as ``help``, its page as ``helpUri`` and GitHub code scanning's ``tags`` and
+``precision``; one result per finding, pointing into ``rules`` by ``ruleIndex``.
+
+Paths are URIs relative to ``%SRCROOT%``, the repository holding the working directory (the
+nearest folder above it with a ``.git``, else the working directory itself), so a run from a
+subfolder names files as a run from the root does; ``originalUriBaseIds`` says where that is.
+Each result has a ``partialFingerprints`` entry made of its code, its file and the text of its
+line rather than the line's number, so an alert stays the same alert when lines above it move.
+Paths that could not be read are ``invocations[0].toolExecutionNotifications``.
+
+A finding in a notebook points at the line of the ``.ipynb`` file that holds the reported source
+line; its cell, line and column are in the message and in the result's ``properties``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Sequence
 from urllib.parse import quote
 
 from torchlint import __version__, registry
 from torchlint.findings import Finding
+from torchlint.reporters import fingerprints, relative_to_root, source_root
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/torchlint/"
+FINGERPRINT = "torchlint/v1"
 
 
-def render(findings: Sequence[Finding]) -> str:
+def render(findings: Sequence[Finding], errors: Sequence[str] = ()) -> str:
+    """``errors`` are the run's error and warning lines (``error: PATH: why``)."""
     rules = rule_descriptors()
     index = {rule["id"]: position for position, rule in enumerate(rules)}
     results = [_result(finding, index) for finding in findings]
+    for result, fingerprint in zip(results, fingerprints(findings)):
+        result["partialFingerprints"] = {FINGERPRINT: fingerprint}
+    root = source_root()
     log = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -41,6 +54,8 @@ def render(findings: Sequence[Finding]) -> str:
                         "rules": rules,
                     }
                 },
+                "invocations": [_invocation(errors)],
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(root).as_uri().rstrip("/") + "/"}},
                 # libcst counts columns in code points, not in SARIF's default UTF-16 code units.
                 "columnKind": "unicodeCodePoints",
                 "results": results,
@@ -48,24 +63,6 @@ def render(findings: Sequence[Finding]) -> str:
         ],
     }
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
-
-
-def level(code: str) -> str:
-    """``error`` for what the linter reports by default, ``warning`` for the opt-in hygiene rules."""
-    rule = registry.rule_by_code_or_name(code)
-    return "warning" if rule is not None and not rule.DEFAULT_ENABLED else "error"
-
-
-def relative_path(path: str) -> str:
-    """The path as a POSIX path relative to the working directory, or absolute when outside it."""
-    absolute = os.path.abspath(path)
-    try:
-        relative = os.path.relpath(absolute)
-    except ValueError:  # another drive on Windows
-        return Path(absolute).as_posix()
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-        return Path(absolute).as_posix()
-    return PurePath(relative).as_posix()
 
 
 def rule_descriptors() -> list[dict]:
@@ -76,19 +73,37 @@ def rule_descriptors() -> list[dict]:
             "name": name,
             "shortDescription": {"text": description},
             "fullDescription": {"text": description},
-            "defaultConfiguration": {"level": "error"},
+            "helpUri": registry.rule_url(code),
+            "defaultConfiguration": {"level": registry.severity(code)},
+            "properties": {"tags": ["torchlint-engine"], "precision": "very-high", "problem.severity": registry.severity(code)},
         })
     for rule in registry.all_rules():
         documentation = rule.documentation()
+        info = registry.info(rule.CODE)
         descriptors.append({
             "id": rule.CODE,
             "name": rule.NAME,
             "shortDescription": {"text": rule.summary()},
             "fullDescription": {"text": _what_it_does(documentation) or rule.summary()},
             "help": {"text": documentation, "markdown": documentation},
-            "defaultConfiguration": {"level": level(rule.CODE), "enabled": rule.DEFAULT_ENABLED},
+            "helpUri": registry.rule_url(rule.CODE),
+            "defaultConfiguration": {"level": registry.severity(rule.CODE), "enabled": rule.DEFAULT_ENABLED},
+            "properties": {"tags": list(info.tags), "precision": info.precision, "problem.severity": registry.severity(rule.CODE)},
         })
     return descriptors
+
+
+def _invocation(errors: Sequence[str]) -> dict:
+    """Whether the run could look at everything it was given; each path it could not read is a
+    notification (a finding's TL001 is a result; these are the paths that are not even files)."""
+    notifications = []
+    for line in errors:
+        kind, _, text = line.partition(": ")
+        notifications.append({"level": "warning" if kind == "warning" else "error", "message": {"text": text or line}})
+    invocation: dict = {"executionSuccessful": not any(item["level"] == "error" for item in notifications)}
+    if notifications:
+        invocation["toolExecutionNotifications"] = notifications
+    return invocation
 
 
 def _result(finding: Finding, index: dict[str, int]) -> dict:
@@ -104,16 +119,16 @@ def _result(finding: Finding, index: dict[str, int]) -> dict:
         region = {"startLine": finding.file_line or 1}
         message = f"cell {finding.cell}, line {finding.line}, column {finding.column}: {finding.message}"
     result.update({
-        "level": level(finding.code),
+        "level": registry.severity(finding.code),
         "message": {"text": message},
-        "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(finding.path)}, "region": region}}],
+        "locations": [{"physicalLocation": {"artifactLocation": _artifact(finding.path), "region": region}}],
     })
     if finding.fix is not None and finding.cell is None:
         # a notebook's edits are in cell coordinates, which no region of the raw JSON can express
         result["fixes"] = [{
             "description": {"text": f"{finding.fix.title} ({finding.fix.safety.value} fix)"},
             "artifactChanges": [{
-                "artifactLocation": {"uri": _uri(finding.path)},
+                "artifactLocation": _artifact(finding.path),
                 "replacements": [{
                     "deletedRegion": {"startLine": edit.line, "startColumn": edit.column, "endLine": edit.end_line, "endColumn": edit.end_column},
                     "insertedContent": {"text": edit.content},
@@ -128,14 +143,15 @@ def _result(finding: Finding, index: dict[str, int]) -> dict:
     return result
 
 
-def _uri(path: str) -> str:
+def _artifact(path: str) -> dict:
     # the file name's own bytes, percent-encoded: a name that is not UTF-8 stays exact and printable
-    posix = relative_path(path)
-    if posix.startswith("/"):
-        return "file://" + quote(os.fsencode(posix))
+    relative = relative_to_root(path)
+    if relative is not None:
+        return {"uri": quote(os.fsencode(relative)), "uriBaseId": "%SRCROOT%"}
+    posix = Path(os.path.abspath(path)).as_posix()
     if len(posix) > 1 and posix[1] == ":":  # C:/... on Windows
-        return "file:///" + quote(os.fsencode(posix), safe="/:")
-    return quote(os.fsencode(posix))
+        return {"uri": "file:///" + quote(os.fsencode(posix), safe="/:")}
+    return {"uri": "file://" + quote(os.fsencode(posix))}
 
 
 def _what_it_does(documentation: str) -> str:

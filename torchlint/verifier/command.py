@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run each rule's fixture programs (fixtures/<rule module>/bad.py and good.py) and check the "
         "rule's runtime claim: the bug visibly happens in bad.py and not in good.py. Also checks that the "
         "static linter flags bad.py and leaves good.py clean. Needs torch (pip install 'torchlint[verify]').",
-        epilog="The default fixtures are the fixtures/ folder of a torchlint source checkout (or editable "
-        "install); an installed wheel does not ship them, so pass --fixtures there. "
+        epilog="The default fixtures are those torchlint was built with: the fixtures/ folder of a source "
+        "checkout (or editable install), else the copy an installed wheel carries as torchlint/_fixtures/. "
         "Only fixture programs are run, never the code torchlint lints. "
         "Exit codes: 0 every selected rule passed, 1 a rule failed or errored, 2 usage error.",
     )
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the fixture programs run; auto picks CUDA when available (default: auto)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds each fixture program may run before it is killed (default: 60)")
-    parser.add_argument("--fixtures", metavar="DIR", help="a folder of <rule module name>/bad.py,good.py (default: the fixtures/ of the torchlint source checkout); "
+    parser.add_argument("--fixtures", metavar="DIR", help="a folder of <rule module name>/bad.py,good.py (default: the fixtures/ of the source checkout, "
+                        "else those the installed wheel carries); "
                         "with this option, only the selected rules that have a folder there are verified")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="fixture programs run at once (default: one per core)")
     parser.add_argument("--memory-limit", type=float, default=DEFAULT_MEMORY_LIMIT / 2 ** 30, metavar="GIB",
@@ -121,8 +122,8 @@ def _selection(options) -> tuple[list[type[Rule]], Path]:
     if options.fixtures is None:
         fixtures = default_fixtures_dir()
         if not fixtures.is_dir():
-            raise VerifyUsageError(f"no fixtures folder at {fixtures}: the shipped fixtures exist only in a source "
-                                   "checkout or an editable install; pass --fixtures DIR")
+            raise VerifyUsageError(f"no fixtures folder at {fixtures}: this torchlint was installed without its "
+                                   "fixtures (a wheel and a source checkout have them); pass --fixtures DIR")
         return rules, fixtures
     fixtures = Path(options.fixtures)
     if not fixtures.is_dir():

@@ -17,6 +17,7 @@ No torch here: the programs run in subprocesses (``torchlint/verifier/child.py``
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import signal
@@ -48,8 +49,19 @@ FIXED = "fixed"  # bad.fixed.py, for rules with a fix
 
 
 def default_fixtures_dir() -> Path:
-    """``fixtures/`` next to the package: present in a source checkout or an editable install."""
-    return Path(torchlint.__file__).resolve().parent.parent / "fixtures"
+    """The fixtures this torchlint was built with.
+
+    In a source checkout, an editable install or an unpacked sdist, the ``fixtures/`` folder
+    beside the package (the one contributors edit, so the verifier sees their changes at once);
+    in an installed wheel, its copy ``torchlint/_fixtures/`` (made by setup.py at build time).
+    The checkout is recognised by its ``pyproject.toml``, so that a stray ``fixtures/`` folder in
+    site-packages is never taken for it.
+    """
+    root = Path(torchlint.__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "fixtures").is_dir():
+        return root / "fixtures"
+    # a real folder: the programs run in subprocesses by path (a zipped install has none)
+    return Path(str(importlib.resources.files("torchlint") / "_fixtures"))
 
 
 @dataclass

@@ -702,7 +702,10 @@ def test_check_is_ruff_s_spelling_and_an_unknown_command_is_a_usage_error(tmp_pa
     assert findings(run_torchlint("--isolated", "check", "loss.py").stdout) == findings(run_torchlint("--isolated", "loss.py").stdout) != []
     typo = run_torchlint("chek", "loss.py")
     assert typo.returncode == 2 and typo.stdout == ""
-    assert "torchlint: error: 'chek' is neither a command (check, rule, rules, verify) nor a file or directory" in typo.stderr
+    from torchlint.cli import SUBCOMMANDS
+
+    assert {"check", "rule", "rules", "verify", "clean"} <= set(SUBCOMMANDS)
+    assert f"torchlint: error: 'chek' is neither a command ({', '.join(sorted(SUBCOMMANDS))}) nor a file or directory" in typo.stderr
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["rules"], ["rules", "--format", "json"]])

@@ -10,7 +10,7 @@ from torchlint.findings import Edit, Finding, Fix, FixSafety
 __version__ = "0.1.0"
 __all__ = ["lint_source", "lint_paths", "LintResult", "Finding", "Edit", "Fix", "FixSafety", "Rule", "__version__"]
 
-_LAZY = {"lint_source": "torchlint.engine", "lint_paths": "torchlint.engine", "LintResult": "torchlint.engine", "Rule": "torchlint.rule"}
+_LAZY = {"lint_source": "torchlint.engine", "lint_paths": "torchlint.run", "LintResult": "torchlint.run", "Rule": "torchlint.rule"}
 
 
 def __getattr__(name: str):

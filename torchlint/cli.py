@@ -17,6 +17,7 @@ from torchlint.config import Config, ConfigError, Settings, load_config
 from torchlint.reporters import FORMATS, reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+DEFAULT_CACHE_DIR = ".torchlint_cache"  # as cache.DEFAULT_DIRECTORY, without importing it here
 
 
 class UsageError(Exception):
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fixable", type=_codes, metavar="CODES", help="codes or prefixes whose fixes may be applied (default: all)")
     parser.add_argument("--unfixable", type=_codes, default=[], metavar="CODES", help="codes or prefixes whose fixes are never applied")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
+    parser.add_argument("--no-cache", action="store_true", help="lint every file, neither reading nor writing the cache")
+    parser.add_argument("--cache-dir", metavar="DIR", default=os.environ.get("TORCHLINT_CACHE_DIR") or DEFAULT_CACHE_DIR,
+                        help=f"where findings are cached (default: {DEFAULT_CACHE_DIR} in the working directory, or $TORCHLINT_CACHE_DIR)")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour the concise and full output (auto: on a terminal, unless NO_COLOR is set or FORCE_COLOR asks for it)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary line")
     parser.add_argument("-v", "--verbose", action="store_true", help="also say which files were skipped and why (notebooks in other languages)")
     parser.add_argument("--version", action="version", version=f"torchlint {__version__}")
@@ -143,7 +149,7 @@ def _lint(argv: list[str]) -> int:
     if options.show_settings:
         return _show_settings(settings, options.paths)
     config = settings.for_path(options.paths[0] if options.paths and options.paths != ["-"] else options.stdin_filename or ".")
-    from torchlint.engine import lint_paths  # here, not at the top: --version and --help need no libcst
+    from torchlint.run import lint_paths  # here, not at the top: --version and --help need no more
 
     fix_mode = "diff" if options.diff else "write" if options.fix else None
     if "-" in options.paths:
@@ -152,16 +158,25 @@ def _lint(argv: list[str]) -> int:
         return _lint_stdin(options, config, fix_mode)
     if options.stdin_filename:
         raise UsageError("--stdin-filename names the file read from standard input: give the path '-'")
-    result = lint_paths(options.paths, settings, jobs=options.jobs, fix=fix_mode, force_exclude=options.force_exclude)
+    progress = Progress(sys.stderr) if not options.quiet and _is_terminal(sys.stderr) else None
+    try:
+        result = lint_paths(options.paths, settings, jobs=options.jobs, fix=fix_mode, force_exclude=options.force_exclude,
+                            cache_dir=None if options.no_cache else options.cache_dir, progress=progress)
+    finally:
+        if progress is not None:
+            progress.clear()
 
     for message in result.errors:
         print(f"torchlint: {message}", file=sys.stderr)
     if options.verbose:
         for message in result.skipped:
             print(f"torchlint: note: {message}", file=sys.stderr)
+        if not options.no_cache and fix_mode is None:
+            print(f"torchlint: note: {result.cached} of {result.files_checked + len(result.skipped)} files answered from the cache in {options.cache_dir}", file=sys.stderr)
     if fix_mode == "diff":
         return _report_diff(result, options)
-    report = _statistics(result.findings, config) if options.statistics else _render(options.format, result.findings, config, result.errors)
+    colour = not options.output_file and _wants_colour(options.color, sys.stdout)
+    report = _statistics(result.findings, config) if options.statistics else _render(options.format, result.findings, config, result.errors, colour)
     if options.output_file:
         _write_atomically(options.output_file, report)
     else:
@@ -209,9 +224,11 @@ def _lint_stdin(options, config: Config, fix_mode: Optional[str]) -> int:
     return EXIT_FINDINGS if result.findings and not options.exit_zero else EXIT_CLEAN
 
 
-def _render(output_format: str, findings, config: Config, errors: Sequence[str] = ()) -> str:
+def _render(output_format: str, findings, config: Config, errors: Sequence[str] = (), colour: bool = False) -> str:
     if output_format in ("text", "concise"):  # marks with [*] the findings --fix would repair, as ruff does
-        return reporter("text")(findings, fixable=config.applies_fix)
+        return reporter("text")(findings, fixable=config.applies_fix, colour=colour)
+    if output_format == "full":
+        return reporter("full")(findings, colour=colour)
     if output_format == "sarif":  # the paths it could not read are notifications of the run
         return reporter("sarif")(findings, errors=errors)
     return reporter(output_format)(findings)
@@ -328,6 +345,68 @@ def _settings(options) -> Settings:
     return Settings(overrides=tuple((key, tuple(value) if isinstance(value, list) else value) for key, value in overrides.items()))
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _wants_colour(choice: str, stream) -> bool:
+    """--color, then the conventions of no-color.org and force-color.org, then a terminal test."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return _is_terminal(stream) and os.environ.get("TERM") != "dumb"
+
+
+class Progress:
+    """``checked 120/1465 files`` on one line of a terminal, rewritten in place: shown only once
+    a run has lasted ``DELAY`` seconds (a quick run prints nothing), at most ten times a second,
+    and erased before the findings are printed."""
+
+    DELAY = 1.0
+
+    def __init__(self, stream, clock=None) -> None:
+        import time
+
+        self.stream, self.clock = stream, clock or time.monotonic
+        self.started, self.shown_at, self.shown = self.clock(), None, False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if now - self.started < self.DELAY or (self.shown_at is not None and now - self.shown_at < 0.1):
+            return
+        self.stream.write(f"\rchecked {done}/{total} files")
+        self.stream.flush()
+        self.shown_at, self.shown = now, True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _clean(argv: list[str]) -> int:
+    """``torchlint clean``: remove the cache folder (ruff's ``clean``)."""
+    import shutil
+
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        raise UsageError("'torchlint clean' takes at most one argument: the cache folder (default: .torchlint_cache)")
+    folder = argv[0] if argv else os.environ.get("TORCHLINT_CACHE_DIR") or DEFAULT_CACHE_DIR
+    if not os.path.isdir(folder):
+        return EXIT_CLEAN
+    if not os.path.isfile(os.path.join(folder, "CACHEDIR.TAG")):
+        raise UsageError(f"{folder} is not a torchlint cache (it has no CACHEDIR.TAG): not removed")
+    shutil.rmtree(folder)
+    print(f"Removed {folder}", file=sys.stderr)
+    return EXIT_CLEAN
+
+
 def _list_rules(argv: list[str]) -> int:
     if argv and argv != ["--format", "json"]:
         raise UsageError(f"'torchlint rules' takes no arguments but '--format json', got {' '.join(argv)}")
@@ -372,10 +451,26 @@ def _check(argv: list[str]) -> int:
     return _lint(argv)
 
 
+def _server(argv: list[str]) -> int:
+    """``torchlint server``: the language server, over stdin and stdout (see torchlint/server.py)."""
+    if argv:
+        raise UsageError(f"'torchlint server' takes no arguments, got {' '.join(argv)}")
+    try:
+        from torchlint.server import serve  # lazily: pygls is an optional dependency
+    except ImportError as error:
+        if not (error.name or "").startswith(("pygls", "lsprotocol")):
+            raise
+        print("torchlint: error: the language server needs pygls: pip install 'torchlint[lsp]'", file=sys.stderr)
+        return EXIT_ERROR
+    return serve()
+
+
 # ``torchlint <name> ...``: each takes the remaining arguments and returns an exit code.
 SUBCOMMANDS = {
     "check": _check,
+    "clean": _clean,
     "verify": _verify,
     "rules": _list_rules,
     "rule": _explain,
+    "server": _server,
 }

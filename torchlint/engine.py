@@ -1,8 +1,8 @@
-"""Discover files, read and parse each once, build its facts, run the selected rules on them.
+"""Lint one file: read and parse it once, build its facts, run the selected rules on them, and
+apply fixes. ``run.py`` drives a run over many files, in a process pool, with the cache.
 
 Every file can ask the project index (``analysis/project.py``) about what it imports from the
-other files of its project, whichever files the run was given; each file is linted on its own,
-in a process pool when there are enough files.
+other files of its project, whichever files the run was given.
 
 The engine knows nothing about any particular rule: it asks the registry for them, gives each
 the file's facts and dispatches the nodes each rule subscribed to (its ``visit_<Node>`` methods)
@@ -18,11 +18,10 @@ import os
 import sys
 import threading
 import tokenize
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
 import libcst as cst
 from libcst._position import CodePosition, CodeRange
@@ -30,7 +29,8 @@ from libcst._position import CodePosition, CodeRange
 from torchlint import fixing, registry
 from torchlint.analysis import FileFacts
 from torchlint.analysis.project import ProjectIndex
-from torchlint.config import Config, Settings
+from torchlint.cache import Cache
+from torchlint.config import Config
 from torchlint.edits import ProposedFix
 from torchlint.findings import Finding, Fix
 from torchlint.notebook import Notebook, NotANotebook, code_cell_sources, is_notebook_path, read_notebook, replace_code_cell_sources
@@ -40,7 +40,6 @@ from torchlint.source import MAX_NOTEBOOK_BYTES, decode, keep_ends, python_synta
 from torchlint.suppressions import file_noqa, is_suppressed, noqa_codes, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
-PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
 SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, INTERNAL_ERROR, UNUSED_NOQA = "TL000", "TL001", "TL002", "TL003", "TL004"
 LONG_LINE = 10_000  # characters; only a file with a line this long can nest expressions deeply
 MAX_EXPRESSION_NESTING = 4_000
@@ -48,16 +47,6 @@ MAX_EXPRESSION_NESTING = 4_000
 
 # A file's outcome: its findings, its error lines, and why it was skipped (None when it was linted).
 Outcome = tuple[list[Finding], list[str], Optional[str]]
-
-
-@dataclass
-class LintResult:
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # one line each: missing paths, internal errors
-    files_checked: int = 0
-    skipped: list[str] = field(default_factory=list)  # one line each: a file left out on purpose, and why
-    fixed: list[Finding] = field(default_factory=list)  # the findings whose fixes were applied (or would be, for a diff)
-    diffs: list[str] = field(default_factory=list)  # unified diffs, one per file a fix changes (fix="diff")
 
 
 # -- public entry points ---------------------------------------------------------------------
@@ -73,87 +62,8 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Con
     return sorted(findings + failures)
 
 
-def lint_paths(paths: Sequence[str], config: Optional[Config | Settings] = None, jobs: Optional[int] = None,
-               fix: Optional[str] = None, force_exclude: bool = False) -> LintResult:
-    """Lint the files under ``paths``. With ``fix="write"`` the fixes ``config`` allows are
-    applied to the files first and the findings that remain are returned; with ``fix="diff"``
-    nothing is written and ``diffs`` holds what would change. ``force_exclude`` applies the
-    excludes to files named explicitly too. With ``Settings``, each file gets the configuration
-    nearest to it; a directory is searched with the one nearest to it."""
-    settings = config if isinstance(config, Settings) else Settings(fixed=config or Config())
-    files, errors = [], []
-    for path in paths:
-        found, problems = discover([path], settings.for_path(path), force_exclude)
-        files.extend(found)
-        errors.extend(problems)
-    files = sorted(dict.fromkeys(files))
-    configs = [settings.for_path(path) for path in files]
-    result = LintResult(errors=errors, files_checked=len(files))
-    jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        chunk = max(1, len(files) // (jobs * 4))
-        # each worker process keeps its own project index for all the files it lints
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(_lint_file, files, configs, [fix] * len(files), chunksize=chunk))
-    else:
-        outcomes = [_lint_file(path, file_config, fix) for path, file_config in zip(files, configs)]
-    for (findings, file_errors, skipped), fixed, diff in outcomes:
-        result.findings.extend(findings)
-        result.errors.extend(file_errors)
-        result.fixed.extend(fixed)
-        if diff:
-            result.diffs.append(diff)
-        if skipped is not None:
-            result.skipped.append(skipped)
-            result.files_checked -= 1
-    result.findings.sort()
-    result.fixed.sort()
-    return result
-
-
-def discover(paths: Sequence[str], config: Config, force_exclude: bool = False) -> tuple[list[str], list[str]]:
-    """Python files and notebooks under the given paths (those ``include`` names and ``exclude``
-    does not). Explicit files are always linted, even if excluded, unless ``force_exclude``."""
-    files: list[str] = []
-    errors: list[str] = []
-    for path in paths:
-        if os.path.isfile(path):  # regular files only: a FIFO named x.py would block the run
-            if not (force_exclude and config.is_excluded_with_parents(path)):
-                files.append(path)
-        elif os.path.isdir(path):
-            found = list(_python_files(path, config))
-            if not found:
-                errors.append(f"warning: {path}: no Python files or notebooks found")
-            files.extend(found)
-        elif os.path.lexists(path):
-            errors.append(f"error: {path}: not a file or directory")
-        else:
-            errors.append(f"error: {path}: no such file or directory")
-    unique = list(dict.fromkeys(os.path.normpath(path) for path in files))
-    return sorted(unique), errors
-
-
-def _python_files(root: str, config: Config) -> Iterable[str]:
-    for directory, subdirectories, names in os.walk(root):
-        subdirectories[:] = sorted(
-            name for name in subdirectories
-            if not config.is_excluded(os.path.join(directory, name)) and not _is_virtualenv(os.path.join(directory, name))
-        )
-        for name in sorted(names):
-            candidate = os.path.join(directory, name)
-            if config.is_included(candidate) and _is_lintable(candidate) and not config.is_excluded(candidate):
-                yield candidate
-
-
-def _is_lintable(path: str) -> bool:
-    """Regular files, and dangling links (reported as unreadable); never a FIFO or a device,
-    which would block the run."""
-    return os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
-
-
-def _is_virtualenv(directory: str) -> bool:
-    return os.path.isfile(os.path.join(directory, "pyvenv.cfg"))
-
+# the API of earlier versions: a run over paths lives in run.py
+from torchlint.run import LintResult, discover, lint_paths  # noqa: E402,F401
 
 # -- one file --------------------------------------------------------------------------------
 
@@ -162,10 +72,11 @@ def _is_virtualenv(directory: str) -> bool:
 _PROJECT = ProjectIndex()
 
 
-def _lint_file(path: str, config: Config, fix: Optional[str] = None) -> tuple[Outcome, list[Finding], Optional[str]]:
-    """The file's outcome, the findings fixed in it and, for ``fix="diff"``, its diff."""
+def lint_file(path: str, config: Config, fix: Optional[str] = None, cache_dir: Optional[str] = None) -> tuple[Outcome, list[Finding], Optional[str]]:
+    """The file's outcome, the findings fixed in it and, for ``fix="diff"``, its diff. With
+    ``cache_dir``, the outcome is stored there with what it depends on."""
     if fix is None:
-        return _on_large_stack(_read_and_lint, path, config), [], None
+        return _on_large_stack(_read_and_lint, path, config, cache_dir), [], None
     outcome = _on_large_stack(_read_and_fix, path, config, fix)
     if len(outcome) == 3:  # an internal error, as (findings, errors, skipped)
         return outcome, [], None
@@ -196,9 +107,16 @@ def _on_large_stack(work, path: str, *args):
     return outcome[0]
 
 
-def _read_and_lint(path: str, config: Config) -> Outcome:
+def _read_and_lint(path: str, config: Config, cache_dir: Optional[str] = None) -> Outcome:
     data = _read(path, config)
-    return data if isinstance(data, tuple) else _lint_contents(data, path, config)
+    if isinstance(data, tuple):
+        return data
+    if cache_dir is None:
+        return _lint_contents(data, path, config)
+    with _PROJECT.recording() as depends_on:
+        outcome = _lint_contents(data, path, config)
+    Cache(cache_dir).store(path, data, config, outcome, depends_on)
+    return outcome
 
 
 def _read(path: str, config: Config) -> bytes | Outcome:

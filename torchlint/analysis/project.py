@@ -12,6 +12,9 @@ Which files a run was given plays no part, so ``torchlint train.py``, ``flake8 t
 pre-commit hook (which passes only staged files) and ``torchlint .`` give a file the same
 findings. Each process keeps one index; files it parsed are kept, a bounded number of them,
 and re-read when they change on disk.
+
+Every answer also names the files and folders it read or looked for, so that ``recording()``
+can tell the cache what a linted file's findings depend on (see ``torchlint/cache.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from __future__ import annotations
 import os
 import re
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 import libcst as cst
+
+from torchlint.cache import FileState, file_state
 
 from torchlint.analysis.facts import function_called
 from torchlint.analysis.names import last_name
@@ -66,16 +72,34 @@ class ProjectIndex:
     def __init__(self) -> None:
         # path -> (modification time, text, facts); facts None for a file that does not parse
         self._facts: OrderedDict[str, tuple[float, str, Optional["FileFacts"]]] = OrderedDict()
-        self._roots: dict[str, str] = {}
-        self._module_files: dict[tuple[str, str], Optional[str]] = {}
-        self._texts_by_root: dict[str, dict[str, str]] = {}  # for finding callers
+        # each cached answer keeps the paths it looked at, to be recorded again when reused
+        self._roots: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._module_files: dict[tuple[str, str], tuple[Optional[str], tuple[str, ...]]] = {}
+        self._texts_by_root: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {}  # for finding callers
         self._torch_requirements: dict[str, Optional[tuple[int, int]]] = {}
+        self._recorded: Optional[dict[str, FileState]] = None
+        self._hashes: dict = {}  # for file_state
 
     def __getstate__(self) -> dict:
         return {}  # caches are rebuilt in each process
 
     def __setstate__(self, state: dict) -> None:
         self.__init__()
+
+    @contextmanager
+    def recording(self) -> Iterator[dict[str, FileState]]:
+        """The state of every file and folder the answers given inside consulted, by path."""
+        self._recorded = {}
+        try:
+            yield self._recorded
+        finally:
+            self._recorded = None
+
+    def _consulted(self, paths: Iterable[str]) -> None:
+        if self._recorded is not None:
+            for path in paths:
+                if path not in self._recorded:
+                    self._recorded[path] = file_state(path, self._hashes)
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -120,7 +144,9 @@ class ProjectIndex:
         try:
             stat = os.stat(path)
         except OSError:
+            self._consulted([path])
             return None
+        self._consulted([path])
         kept = self._facts.get(path)
         if kept is not None and kept[0] == stat.st_mtime:
             self._facts.move_to_end(path)
@@ -156,6 +182,7 @@ class ProjectIndex:
         from its metadata (pyproject.toml, setup.cfg, setup.py, requirements*.txt); None when it
         declares no lower bound."""
         root = self.root_of(path)
+        self._consulted(os.path.join(root, name) for name in METADATA_FILES)
         if root not in self._torch_requirements:
             self._torch_requirements[root] = _declared_torch_floor(root)
         return self._torch_requirements[root]
@@ -164,20 +191,10 @@ class ProjectIndex:
         """The project root of a file: the nearest folder at or above it with a project marker,
         or the file's own folder when there is none."""
         folder = os.path.dirname(os.path.abspath(path))
-        if folder in self._roots:
-            return self._roots[folder]
-        current = folder
-        while True:
-            parent = os.path.dirname(current)
-            # an installed distribution is a project of its own: its folder in site-packages
-            if any(os.path.exists(os.path.join(current, marker)) for marker in PROJECT_MARKERS) or os.path.basename(parent) in INSTALL_FOLDERS:
-                root = current
-                break
-            if parent == current or os.path.isfile(os.path.join(parent, "pyvenv.cfg")):
-                root = folder
-                break
-            current = parent
-        self._roots[folder] = root
+        if folder not in self._roots:
+            self._roots[folder] = _find_root(folder)
+        root, looked_at = self._roots[folder]
+        self._consulted(looked_at)
         return root
 
     def module_file(self, module: str, importer: str) -> Optional[str]:
@@ -187,7 +204,9 @@ class ProjectIndex:
         key = (module, os.path.dirname(importer))
         if key not in self._module_files:
             self._module_files[key] = self._locate_module(module, importer)
-        return self._module_files[key]
+        found, looked_at = self._module_files[key]
+        self._consulted(looked_at)
+        return found
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -212,7 +231,7 @@ class ProjectIndex:
             return self._find(reexported, facts.path, depth - 1)
         return None
 
-    def _locate_module(self, module: str, importer: str) -> Optional[str]:
+    def _locate_module(self, module: str, importer: str) -> tuple[Optional[str], tuple[str, ...]]:
         level = len(module) - len(module.lstrip("."))
         parts = [part for part in module.lstrip(".").split(".") if part]
         folder = os.path.dirname(importer)
@@ -229,12 +248,14 @@ class ProjectIndex:
                     break
                 current = os.path.dirname(current)
             bases.append(os.path.join(root, "src"))
+        looked_at = []
         for base in bases:
             target = os.path.join(base, *parts) if parts else base
             for candidate in (target + ".py", os.path.join(target, "__init__.py")):
+                looked_at.append(os.path.abspath(candidate))
                 if os.path.isfile(candidate):
-                    return os.path.abspath(candidate)  # possibly the importer itself (``from d2l import torch as d2l``)
-        return None
+                    return os.path.abspath(candidate), tuple(looked_at)  # possibly the importer itself (``from d2l import torch as d2l``)
+        return None, tuple(looked_at)
 
     def _parse(self, path: str, size: int) -> tuple[str, Optional["FileFacts"]]:
         from torchlint.analysis import FileFacts  # the index and the facts refer to each other
@@ -252,23 +273,44 @@ class ProjectIndex:
     def _files_mentioning(self, root: str, name: str, module: str) -> list[str]:
         """The project's files whose text names both the function and its module: the only
         ones that can import and call it."""
-        texts = self._texts_by_root.get(root)
-        if texts is None:
-            texts = {}
-            for path in _project_files(root):
+        if root not in self._texts_by_root:
+            texts, folders = {}, []
+            for path in _project_files(root, folders):
                 try:
                     with open(path, "rb") as handle:
                         texts[path] = handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
                 except OSError:
                     continue
-            self._texts_by_root[root] = texts
+            # a file added, removed or edited anywhere in the project may add or remove a caller
+            self._texts_by_root[root] = texts, (*folders, *texts)
+        texts, looked_at = self._texts_by_root[root]
+        self._consulted(looked_at)
         word = re.compile(rf"\b{re.escape(name)}\b")
         return [path for path, text in texts.items() if module in text and name in text and word.search(text)]
 
 
-def _project_files(root: str) -> Iterator[str]:
+def _find_root(folder: str) -> tuple[str, tuple[str, ...]]:
+    """The project root of files in ``folder``, and the paths whose presence decided it."""
+    looked_at = []
+    current = folder
+    while True:
+        parent = os.path.dirname(current)
+        markers = [os.path.join(current, marker) for marker in PROJECT_MARKERS]
+        looked_at.extend(markers)
+        # an installed distribution is a project of its own: its folder in site-packages
+        if any(os.path.exists(marker) for marker in markers) or os.path.basename(parent) in INSTALL_FOLDERS:
+            return current, tuple(looked_at)
+        looked_at.append(os.path.join(parent, "pyvenv.cfg"))
+        if parent == current or os.path.isfile(os.path.join(parent, "pyvenv.cfg")):
+            return folder, tuple(looked_at)
+        current = parent
+
+
+def _project_files(root: str, folders: list[str]) -> Iterator[str]:
+    """The project's Python files; ``folders`` receives every folder walked."""
     count = 0
     for folder, subfolders, names in os.walk(root):
+        folders.append(os.path.abspath(folder))
         subfolders[:] = sorted(
             name for name in subfolders
             if name not in SKIPPED_FOLDERS and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))

@@ -27,6 +27,13 @@ def reporter(name: str) -> Reporter:
         raise KeyError(name)
     return importlib.import_module(f"torchlint.reporters.{_MODULES.get(name, name)}").render
 
+# ANSI styles for a terminal, as ruff colours its output
+BOLD, RED, CYAN, BLUE = "1", "31", "36", "34"
+
+
+def paint(text: str, *styles: str, colour: bool = True) -> str:
+    return f"\x1b[{';'.join(styles)}m{text}\x1b[0m" if colour and styles else text
+
 
 def as_json(finding: Finding) -> dict:
     """A finding as the JSON and JSON Lines formats show it: its fields and its rule's page."""

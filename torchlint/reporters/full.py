@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from torchlint.findings import Finding
-from torchlint.reporters import source_line
+from torchlint.reporters import BLUE, BOLD, CYAN, RED, paint, source_line
 
 
-def render(findings: Sequence[Finding]) -> str:
+def render(findings: Sequence[Finding], colour: bool = False) -> str:
     blocks = []
     for finding in findings:
-        block = [f"{finding.path}:{finding.position()}: {finding.code} {finding.message}"]
+        where = paint(finding.path, BOLD, colour=colour) + paint(":", CYAN, colour=colour) + finding.position() + paint(":", CYAN, colour=colour)
+        block = [f"{where} {paint(finding.code, BOLD, RED, colour=colour)} {finding.message}"]
         source = _line(finding.path, finding.cell, finding.line)
         if source is not None:
             number = str(finding.line)
@@ -20,7 +21,9 @@ def render(findings: Sequence[Finding]) -> str:
             start = finding.column - 1
             end = finding.end_column - 1 if finding.end_line == finding.line else len(source)
             carets = "^" * max(1, min(end, len(source)) - start)
-            block += [f"{gutter} |", f"{number} | {source}", f"{gutter} | {' ' * start}{carets} {finding.code}", f"{gutter} |"]
+            bar = paint("|", BLUE, BOLD, colour=colour)
+            block += [f"{gutter} {bar}", f"{paint(number, BLUE, BOLD, colour=colour)} {bar} {source}",
+                      f"{gutter} {bar} {' ' * start}{paint(carets + ' ' + finding.code, RED, BOLD, colour=colour)}", f"{gutter} {bar}"]
             if finding.fix is not None:
                 block.append(f"{gutter} = fix ({finding.fix.safety.value}): {finding.fix.title}")
         blocks.append("\n".join(block) + "\n")

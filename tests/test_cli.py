@@ -784,6 +784,37 @@ def test_junit_format_is_xml_with_a_failing_case_per_finding(tmp_path, run_torch
     assert [case.find("failure").get("type") for case in cases] == [f["code"] for f in expected]
 
 
+def _shown(output_format: str, output: str) -> list[tuple[str, int]]:
+    """(code, line) of each finding as the format shows it."""
+    from xml.etree import ElementTree
+
+    if output_format in ("json", "gitlab"):
+        items = json.loads(output)
+        return [(i["code"], i["line"]) if "code" in i else (i["check_name"], i["location"]["lines"]["begin"]) for i in items]
+    if output_format == "json-lines":
+        return [(i["code"], i["line"]) for i in map(json.loads, output.splitlines())]
+    if output_format == "sarif":
+        return [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in json.loads(output)["runs"][0]["results"]]
+    if output_format == "junit":
+        cases = ElementTree.fromstring(output).iter("testcase")
+        return [(case.find("failure").get("type"), int(re.search(r" at (\d+):", case.get("name")).group(1))) for case in cases]
+    if output_format == "github":
+        return [(re.search(r"title=(TL\d+)", line).group(1), int(re.search(r"line=(\d+)", line).group(1))) for line in output.splitlines()]
+    if output_format == "pylint":
+        return [(re.search(r"\[(TL\d+)\]", line).group(1), int(line.split(":")[1])) for line in output.splitlines()]
+    pattern = re.compile(r"^[^ :]+:(\d+):\d+: (TL\d+)", re.MULTILINE)  # concise and full
+    return [(code, int(line)) for line, code in pattern.findall(output)]
+
+
+@pytest.mark.parametrize("output_format", [f for f in __import__("torchlint.reporters", fromlist=["FORMATS"]).FORMATS if f != "text"])
+def test_every_output_format_shows_every_finding_of_the_fixtures(output_format, run_torchlint):
+    root = Path(__file__).resolve().parent.parent
+    expected = [(f["code"], f["line"]) for f in json.loads(run_torchlint("--isolated", "--format", "json", "fixtures", cwd=root).stdout)]
+    result = run_torchlint("--isolated", "--output-format", output_format, "fixtures", cwd=root)
+    assert result.returncode == 1 and len(expected) > 30
+    assert _shown(output_format, result.stdout) == expected
+
+
 def test_statistics_counts_findings_per_code(tmp_path, run_torchlint):
     write(tmp_path, "a.py", SOFTMAX_INTO_CE)
     write(tmp_path, "b.py", SOFTMAX_INTO_CE)

@@ -27,7 +27,7 @@ import libcst as cst
 from libcst._position import CodePosition, CodeRange
 
 from torchlint import fixing, registry
-from torchlint.analysis import FileFacts
+from torchlint.analysis import FileFacts, cannot_be_pytorch
 from torchlint.analysis.project import ProjectIndex
 from torchlint.cache import Cache
 from torchlint.config import Config
@@ -314,13 +314,18 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
         # Nothing selected could fire here, so skip the libcst parse; Python's own parser, about
         # eight times faster, still finds a syntax error.
         problem = python_syntax_error(text)
-        return (_file_problem(path, config, SYNTAX_ERROR, *problem) if problem else []), []
+        return (_file_problem(path, config, SYNTAX_ERROR, *problem) if problem else _unused_noqa(text, path, config, set())), []
+
+    # ``<stdin>`` has no folder, so no project to look into
+    project = None if path.startswith("<") else _PROJECT
+    if all(rule.PYTORCH_ONLY for rule in rules) and cannot_be_pytorch(text, path, project):
+        # No selected rule applies to code that is not PyTorch's, and Python's parser has
+        # just found the file valid: the libcst parse would find nothing.
+        return _unused_noqa(text, path, config, set()), []
 
     nesting = _pathological_nesting(text)
     if nesting is not None:
         return _file_problem(path, config, UNREADABLE, f"not analysed: an expression nests more than {MAX_EXPRESSION_NESTING} levels deep (generated code?), beyond what the parser handles in reasonable time"), []
-    # ``<stdin>`` has no folder, so no project to look into
-    project = None if path.startswith("<") else _PROJECT
     try:
         module = (project.parsed_module(path, text) if project is not None else None) or cst.parse_module(text)
     except (cst.ParserSyntaxError, cst.CSTValidationError) as error:

@@ -16,6 +16,7 @@ from torchlint.config import Config, Settings
 from torchlint.findings import Finding
 
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
+MAX_BATCH = 32  # files a worker takes at once
 Progress = Callable[[int, int], None]  # (files done, files in all)
 
 
@@ -102,13 +103,35 @@ def _lint_files(files: list[str], configs: list[Config], fix: Optional[str], cac
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         from concurrent.futures import ProcessPoolExecutor
 
-        chunk = max(1, min(16, len(files) // (jobs * 4)))
-        # each worker process keeps its own project index for all the files it lints
-        with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
-            yield from pool.map(lint_file, files, configs, [fix] * len(files), cache_dirs, chunksize=chunk)
+        # A worker keeps the files it parsed for the files that import them: giving it the
+        # files of one folder together lets it parse a shared module once, not once per worker.
+        batches = _batches(files, max(1, min(MAX_BATCH, len(files) // (jobs * 4))))
+        with ProcessPoolExecutor(max_workers=min(jobs, len(batches))) as pool:
+            for outcomes in pool.map(lint_batch, [[(files[i], configs[i], fix, cache_dirs[i]) for i in batch] for batch in batches]):
+                yield from outcomes
     else:
         for path, file_config, directory in zip(files, configs, cache_dirs):
             yield lint_file(path, file_config, fix, directory)
+
+
+def _batches(files: list[str], size: int) -> list[list[int]]:
+    """Positions of ``files`` (sorted) in consecutive batches of at most ``size``, each starting
+    a new folder where it can: a folder's files stay together unless the folder is larger."""
+    batches: list[list[int]] = []
+    for position, path in enumerate(files):
+        current = batches[-1] if batches else None
+        same_folder = current is not None and os.path.dirname(files[current[-1]]) == os.path.dirname(path)
+        if current is None or len(current) >= size or (not same_folder and len(current) >= size // 2):
+            batches.append([position])
+        else:
+            current.append(position)
+    return batches
+
+
+def lint_batch(tasks: list[tuple]) -> list:
+    from torchlint.engine import lint_file
+
+    return [lint_file(*task) for task in tasks]
 
 
 def discover(paths: Sequence[str], config: Config, force_exclude: bool = False) -> tuple[list[str], list[str]]:

@@ -6,6 +6,8 @@ model and in what order do their events happen?") and never re-derive the answer
 
 from __future__ import annotations
 
+import ast
+import warnings
 from bisect import bisect_left, bisect_right
 from functools import cached_property
 from typing import Iterable, Optional
@@ -20,7 +22,43 @@ from torchlint.analysis.names import dotted_name
 from torchlint.analysis.project import ClassRef, FunctionRef, ProjectIndex
 from torchlint.analysis.values import Value, resolve
 
-__all__ = ["FileFacts", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "ClassRef", "FunctionRef", "Scope", "Value"]
+__all__ = ["FileFacts", "cannot_be_pytorch", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "ClassRef", "FunctionRef", "Scope", "Value"]
+
+
+def cannot_be_pytorch(text: str, path: str, project: Optional[ProjectIndex]) -> bool:
+    """True only where ``FileFacts(...).is_pytorch`` would certainly be False, decided without
+    libcst so the engine can skip that parse: the file names no torch package (so it neither
+    imports one nor uses the name ``torch``), it imports something (a file that imports nothing
+    may be a helper handed its model), and none of the project files any of its imports could
+    name (as ``_project_imports`` finds them) names a torch package either. Every import
+    counts, so which one libcst's alias table keeps for a rebound name does not matter."""
+    lowered = text.lower()
+    if project is None or any(package in lowered for package in torch_api.TORCH_PACKAGES):
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text)
+            compile(tree, "<file>", "exec", dont_inherit=True)  # the errors only the compiler reports
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False  # the parse reports it
+    imported = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if any(alias.name == "*" for alias in node.names):
+                return False
+            base = "." * node.level + (node.module or "")
+            imported.extend(f"{base}.{alias.name}" if node.module else base + alias.name for alias in node.names)
+    if not imported:
+        return False
+    for qualified in imported:
+        for module in (qualified, qualified.rpartition(".")[0]):
+            other = project.module_file(module, path) if module else None
+            if other is not None and any(package in project.text_of(other).lower() for package in torch_api.TORCH_PACKAGES):
+                return False
+    return True
 
 
 class FileFacts:

@@ -42,7 +42,10 @@ PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 INSTALL_FOLDERS = frozenset({"site-packages", "dist-packages"})
 # ``from pkg import Net`` where pkg/__init__.py re-exports ``from .models import Net``.
 MAX_REEXPORTS = 4
-MAX_KEPT_FILES = 256
+# Parsed files are kept for the files that import them, the most recently used first, up to
+# this much source text: a tree and its facts take some 30 to 60 bytes a byte of source, so
+# memory stays bounded however many files a run has, and the same for large files and small.
+MAX_KEPT_SOURCE_BYTES = 2_000_000
 # Folders never searched for callers: environments, build output, caches.
 SKIPPED_FOLDERS = frozenset({
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", "build", "dist", "node_modules",
@@ -72,6 +75,7 @@ class ProjectIndex:
     def __init__(self) -> None:
         # path -> (modification time, text, facts); facts None for a file that does not parse
         self._facts: OrderedDict[str, tuple[float, str, Optional["FileFacts"]]] = OrderedDict()
+        self._kept_bytes = 0
         # each cached answer keeps the paths it looked at, to be recorded again when reused
         self._roots: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._module_files: dict[tuple[str, str], tuple[Optional[str], tuple[str, ...]]] = {}
@@ -155,6 +159,19 @@ class ProjectIndex:
         self._keep(path, stat.st_mtime, text, facts)
         return facts
 
+    def text_of(self, path: str) -> str:
+        """A project file's text (empty when it cannot be read), without parsing it."""
+        path = os.path.abspath(path)
+        self._consulted([path])
+        kept = self._facts.get(path)
+        if kept is not None and kept[2] is not None:
+            return kept[1]
+        try:
+            with open(path, "rb") as handle:
+                return handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def parsed_module(self, path: str, text: str) -> Optional[cst.Module]:
         """The tree of a file already parsed here with exactly this text: a file of the run that
         another file asked about is not parsed a second time when its own turn comes."""
@@ -172,10 +189,13 @@ class ProjectIndex:
         self._keep(os.path.abspath(path), mtime, text, facts)
 
     def _keep(self, path: str, mtime: float, text: str, facts: Optional["FileFacts"]) -> None:
+        previous = self._facts.pop(path, None)
+        self._kept_bytes -= len(previous[1]) if previous is not None else 0
         self._facts[path] = (mtime, text, facts)
-        self._facts.move_to_end(path)
-        if len(self._facts) > MAX_KEPT_FILES:
-            self._facts.popitem(last=False)
+        self._kept_bytes += len(text)
+        while self._kept_bytes > MAX_KEPT_SOURCE_BYTES and len(self._facts) > 1:
+            _, (_, dropped, _) = self._facts.popitem(last=False)
+            self._kept_bytes -= len(dropped)
 
     def torch_requirement(self, path: str) -> Optional[tuple[int, int]]:
         """The lowest torch version (major, minor) the project of ``path`` declares it needs, read

@@ -101,13 +101,16 @@ class EvalWithoutNoGrad(Rule):
             return
         reported = set()
         for eval_scope in self.facts.eval_scopes:
-            if eval_scope.kind == "no_grad" or self._needs_gradients(eval_scope) or not self._callers_keep_gradients(eval_scope.scope):
+            if eval_scope.kind == "no_grad" or self._needs_gradients(eval_scope):
                 continue
             calls = [
                 site for site in self.facts.model_calls(eval_scope)
                 if not self.facts.grad_disabled_at(site) and self._runs_a_trained_model(site) and not _in_except_clause(site)
             ]
-            if calls and not any(site.node in reported for site in self.facts.model_calls(eval_scope)):
+            if not calls or any(site.node in reported for site in self.facts.model_calls(eval_scope)):
+                continue
+            # last: the callers may be in other files, the costliest question
+            if self._callers_keep_gradients(eval_scope.scope):
                 reported.add(calls[0].node)
                 self.report(calls[0].node, self.MESSAGE.format(model=cst.Module([]).code_for_node(calls[0].node.func)))
 

@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -39,10 +38,16 @@ from torchlint.config import Config
 from torchlint.findings import Edit, Finding, Fix, FixSafety
 
 DEFAULT_DIRECTORY = ".torchlint_cache"
+TAG_FILE = "CACHEDIR.TAG"  # marks a folder as a cache (https://bford.info/cachedir/)
 FORMAT = 1  # bump when the entry layout changes
 
 FileState = Optional[str]  # a file's content hash, "folder <mtime>", or None when absent
 Outcome = tuple[list[Finding], list[str], Optional[str]]
+
+
+def default_directory() -> str:
+    """``$TORCHLINT_CACHE_DIR``, else ``.torchlint_cache`` in the working directory."""
+    return os.environ.get("TORCHLINT_CACHE_DIR") or DEFAULT_DIRECTORY
 
 
 def file_state(path: str, known: Optional[dict] = None) -> FileState:
@@ -73,6 +78,8 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256(f"{__version__}:{FORMAT}".encode())
     package = Path(__file__).resolve().parent
     for source in sorted(package.rglob("*.py")):
+        if "_fixtures" in source.relative_to(package).parts:
+            continue  # a wheel's copy of the verifier's programs: they decide no finding
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
     return digest.hexdigest()[:20]
@@ -109,6 +116,8 @@ class Cache:
             "errors": errors,
             "skipped": skipped,
         }
+        import tempfile  # only a run that writes entries needs it, not the start of every command
+
         target = self._entry(path, config)
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -133,7 +142,7 @@ class Cache:
         if not os.path.exists(ignore):
             with open(ignore, "w", encoding="utf-8") as handle:
                 handle.write("# Automatically created by torchlint.\n*\n")
-            with open(os.path.join(root, "CACHEDIR.TAG"), "w", encoding="utf-8") as handle:
+            with open(os.path.join(root, TAG_FILE), "w", encoding="utf-8") as handle:
                 handle.write("Signature: 8a477f597d28d172789f06886806bc55\n# This is torchlint's cache: https://bford.info/cachedir/\n")
 
 

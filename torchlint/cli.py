@@ -13,11 +13,11 @@ import sys
 from typing import Optional, Sequence
 
 from torchlint import __version__, registry
+from torchlint.cache import DEFAULT_DIRECTORY, TAG_FILE, default_directory
 from torchlint.config import Config, ConfigError, Settings, load_config
 from torchlint.reporters import FORMATS, reporter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-DEFAULT_CACHE_DIR = ".torchlint_cache"  # as cache.DEFAULT_DIRECTORY, without importing it here
 
 
 class UsageError(Exception):
@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--unfixable", type=_codes, default=[], metavar="CODES", help="codes or prefixes whose fixes are never applied")
     parser.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: one per core)")
     parser.add_argument("--no-cache", action="store_true", help="lint every file, neither reading nor writing the cache")
-    parser.add_argument("--cache-dir", metavar="DIR", default=os.environ.get("TORCHLINT_CACHE_DIR") or DEFAULT_CACHE_DIR,
-                        help=f"where findings are cached (default: {DEFAULT_CACHE_DIR} in the working directory, or $TORCHLINT_CACHE_DIR)")
+    parser.add_argument("--cache-dir", metavar="DIR", default=default_directory(),
+                        help=f"where findings are cached (default: {DEFAULT_DIRECTORY} in the working directory, or $TORCHLINT_CACHE_DIR)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour the concise and full output (auto: on a terminal, unless NO_COLOR is set or FORCE_COLOR asks for it)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary line")
@@ -200,7 +200,7 @@ def _lint(argv: list[str]) -> int:
 def _lint_stdin(options, config: Config, fix_mode: Optional[str]) -> int:
     """``torchlint - --stdin-filename src/train.py``, as editors and formatters pipe a buffer.
     With --fix the fixed source goes to standard output and the findings to standard error."""
-    from torchlint.engine import LintResult, _unified_diff, fix_contents, lint_source
+    from torchlint.engine import LintResult, fix_contents, lint_source, unified_diff
 
     data = sys.stdin.buffer.read()
     path = options.stdin_filename or "<stdin>"
@@ -212,7 +212,7 @@ def _lint_stdin(options, config: Config, fix_mode: Optional[str]) -> int:
         new, (remaining, _, _), fixed = fix_contents(data, path, config)
         result.findings, result.fixed = remaining, fixed
         if fix_mode == "diff":
-            sys.stdout.write(_unified_diff(path, data, new) if new != data else "")
+            sys.stdout.write(unified_diff(path, data, new) if new != data else "")
             return EXIT_FINDINGS if new != data else EXIT_CLEAN
         sys.stdout.buffer.write(new)
         sys.stdout.flush()
@@ -396,12 +396,12 @@ def _clean(argv: list[str]) -> int:
     import shutil
 
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        raise UsageError("'torchlint clean' takes at most one argument: the cache folder (default: .torchlint_cache)")
-    folder = argv[0] if argv else os.environ.get("TORCHLINT_CACHE_DIR") or DEFAULT_CACHE_DIR
+        raise UsageError(f"'torchlint clean' takes at most one argument: the cache folder (default: {DEFAULT_DIRECTORY})")
+    folder = argv[0] if argv else default_directory()
     if not os.path.isdir(folder):
         return EXIT_CLEAN
-    if not os.path.isfile(os.path.join(folder, "CACHEDIR.TAG")):
-        raise UsageError(f"{folder} is not a torchlint cache (it has no CACHEDIR.TAG): not removed")
+    if not os.path.isfile(os.path.join(folder, TAG_FILE)):
+        raise UsageError(f"{folder} is not a torchlint cache (it has no {TAG_FILE}): not removed")
     shutil.rmtree(folder)
     print(f"Removed {folder}", file=sys.stderr)
     return EXIT_CLEAN

@@ -147,7 +147,7 @@ def _read_and_fix(path: str, config: Config, mode: str) -> tuple:
     if new == data:
         return findings, errors, skipped, [], None
     if mode == "diff":
-        return findings, errors, skipped, fixed, _unified_diff(path, data, new)
+        return findings, errors, skipped, fixed, unified_diff(path, data, new)
     try:
         fixing.write_atomically(path, data, new)
     except fixing.NotWritten as error:
@@ -232,7 +232,7 @@ def _parses(new: str, path: str, old: str) -> bool:
         return False
 
 
-def _unified_diff(path: str, old: bytes, new: bytes) -> str:
+def unified_diff(path: str, old: bytes, new: bytes) -> str:
     encoding = _encoding_of(old, path) or "utf-8"
     before, after = (keep_ends(data.decode(encoding)) for data in (old, new))
     lines = []

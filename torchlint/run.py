@@ -49,7 +49,9 @@ def lint_paths(paths: Sequence[str], config: Optional[Config | Settings] = None,
     files = sorted(dict.fromkeys(files))
     configs = [settings.for_path(path) for path in files]
     result = LintResult(errors=errors, files_checked=len(files))
-    cache = Cache(cache_dir) if cache_dir is not None and fix is None else None
+    if fix is not None:
+        cache_dir = None  # fixing reads and writes the files themselves
+    cache = Cache(cache_dir) if cache_dir is not None else None
 
     outcomes: list = [None] * len(files)
     for position, (path, file_config) in enumerate(zip(files, configs)):
@@ -99,7 +101,6 @@ def _lint_files(files: list[str], configs: list[Config], fix: Optional[str], cac
     from torchlint.engine import lint_file  # the analysis, only for files the cache could not answer
 
     jobs = jobs or os.cpu_count() or 1
-    cache_dirs = [cache_dir if fix is None else None] * len(files)
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -107,11 +108,11 @@ def _lint_files(files: list[str], configs: list[Config], fix: Optional[str], cac
         # files of one folder together lets it parse a shared module once, not once per worker.
         batches = _batches(files, max(1, min(MAX_BATCH, len(files) // (jobs * 4))))
         with ProcessPoolExecutor(max_workers=min(jobs, len(batches))) as pool:
-            for outcomes in pool.map(lint_batch, [[(files[i], configs[i], fix, cache_dirs[i]) for i in batch] for batch in batches]):
+            for outcomes in pool.map(lint_batch, [[(files[i], configs[i], fix, cache_dir) for i in batch] for batch in batches]):
                 yield from outcomes
     else:
-        for path, file_config, directory in zip(files, configs, cache_dirs):
-            yield lint_file(path, file_config, fix, directory)
+        for path, file_config in zip(files, configs):
+            yield lint_file(path, file_config, fix, cache_dir)
 
 
 def _batches(files: list[str], size: int) -> list[list[int]]:

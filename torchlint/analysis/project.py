@@ -166,11 +166,7 @@ class ProjectIndex:
         kept = self._facts.get(path)
         if kept is not None and kept[2] is not None:
             return kept[1]
-        try:
-            with open(path, "rb") as handle:
-                return handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return _read_text(path) or ""
 
     def parsed_module(self, path: str, text: str) -> Optional[cst.Module]:
         """The tree of a file already parsed here with exactly this text: a file of the run that
@@ -296,17 +292,24 @@ class ProjectIndex:
         if root not in self._texts_by_root:
             texts, folders = {}, []
             for path in _project_files(root, folders):
-                try:
-                    with open(path, "rb") as handle:
-                        texts[path] = handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
-                except OSError:
-                    continue
+                text = _read_text(path)
+                if text is not None:
+                    texts[path] = text
             # a file added, removed or edited anywhere in the project may add or remove a caller
             self._texts_by_root[root] = texts, (*folders, *texts)
         texts, looked_at = self._texts_by_root[root]
         self._consulted(looked_at)
         word = re.compile(rf"\b{re.escape(name)}\b")
         return [path for path, text in texts.items() if module in text and name in text and word.search(text)]
+
+
+def _read_text(path: str) -> Optional[str]:
+    """A file's text for word searches (undecodable bytes replaced); None if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return None
 
 
 def _find_root(folder: str) -> tuple[str, tuple[str, ...]]:

@@ -214,3 +214,36 @@ def test_flake8_without_a_tl_code_selected_imports_no_analysis(tmp_path):
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
     assert "torchlint.registry" in imported, "the plugin is loaded (its own imports show)"
     assert not [name for name in imported if name.startswith(("libcst", "torchlint.engine", "torchlint.rules"))]
+
+
+def test_unchanged_files_are_answered_from_torchlints_cache_and_a_changed_import_is_seen(tmp_path):
+    from test_cache import EVALUATE, MODEL_WITH_DROPOUT, MODEL_WITHOUT_DROPOUT
+
+    (tmp_path / "model.py").write_text(textwrap.dedent(MODEL_WITH_DROPOUT))
+    (tmp_path / "train.py").write_text(textwrap.dedent(EVALUATE))
+    first = reported(flake8("--select", "TL", "train.py", "model.py", cwd=tmp_path).stdout)
+    assert {item[3] for item in first} == {"TL401"}
+    entries = sorted((tmp_path / ".torchlint_cache").rglob("*.json"))
+    assert len(entries) == 2 and (tmp_path / ".torchlint_cache" / "CACHEDIR.TAG").is_file()
+
+    # an entry edited by hand shows that the second run read it instead of linting train.py
+    [train_entry] = [path for path in entries if json.loads(path.read_text())["path"].endswith("train.py")]
+    entry = json.loads(train_entry.read_text())
+    entry["findings"][0]["message"] = "from the cache"
+    train_entry.write_text(json.dumps(entry))
+    second = flake8("--select", "TL", "--format=%(text)s", "train.py", cwd=tmp_path)
+    assert second.stdout.splitlines() == ["from the cache"]
+
+    # the model no longer holds dropout: the finding in the file that imports it goes away
+    (tmp_path / "model.py").write_text(textwrap.dedent(MODEL_WITHOUT_DROPOUT))
+    third = flake8("--select", "TL", "train.py", cwd=tmp_path)
+    assert third.stdout == "" and third.returncode == 0
+    uncached = flake8("--select", "TL", "--torchlint-no-cache", "train.py", cwd=tmp_path)
+    assert uncached.stdout == third.stdout
+
+
+def test_no_cache_option_leaves_no_cache_folder(tmp_path):
+    (tmp_path / "train.py").write_text(TWO_MISTAKES)
+    result = flake8("--select", "TL", "--torchlint-no-cache", "train.py", cwd=tmp_path)
+    assert {item[1:] for item in reported(result.stdout)} == {TL201_AT, TL301_AT}
+    assert not (tmp_path / ".torchlint_cache").exists()

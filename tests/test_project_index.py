@@ -381,3 +381,76 @@ def test_a_caller_in_another_file_decides_the_mode_of_the_model_it_hands_over(tm
     # a caller that hands over a model without dropout: nothing to switch
     write(tmp_path, "main.py", CALLER_THAT_SWITCHES.replace("model.eval()", "pass").replace("WithDropout", "Plain"))
     assert lint(tmp_path, "utils.py") == set()
+
+
+# -- memory: what the index lets go of is freed ----------------------------------------------
+
+TRAINING = """
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def forward(self, x):
+            return x
+
+
+    def train(model, loader, optimizer):
+        for x in loader:
+            optimizer.zero_grad()
+            model(x).sum().backward()
+            optimizer.step()
+"""
+
+
+def test_released_facts_free_their_tree_without_the_cycle_collector():
+    import gc
+    import textwrap
+
+    import libcst as cst
+
+    from torchlint.analysis import FileFacts
+    from torchlint.analysis.parsing import parse_module
+
+    def trees() -> int:  # libcst's nodes take no weak references
+        return sum(isinstance(value, cst.Module) for value in gc.get_objects())
+
+    def facts() -> FileFacts:
+        made = FileFacts(parse_module(textwrap.dedent(TRAINING)))
+        assert made.training_loops  # the records are used, as a rule would use them
+        return made
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = trees()
+        unreleased = facts()
+        del unreleased
+        assert trees() == before + 1, "the records point at each other: only the collector frees them"
+        gc.collect()
+        released = facts()
+        released.release()
+        del released
+        assert trees() == before
+    finally:
+        gc.enable()
+
+
+def test_the_index_releases_facts_only_no_other_file_was_handed(tmp_path, monkeypatch):
+    from torchlint.analysis import FileFacts, project
+    from torchlint.analysis.parsing import parse_module
+
+    monkeypatch.setattr(project, "MAX_KEPT_SOURCE_BYTES", 1)  # every new file pushes out the last
+    index = project.ProjectIndex()
+    imported = write(tmp_path, "model.py", MODEL)
+    write(tmp_path, "blocks.py", BLOCKS)
+    handed_out = index.facts_of(str(imported))
+    linted = write(tmp_path, "train.py", TRAINING)
+    text = linted.read_text()
+    own = FileFacts(parse_module(text), path=str(linted), project=index)
+    index.remember(str(linted), text, own)
+    for name in ("a.py", "b.py"):
+        other = write(tmp_path, name, TRAINING)
+        index.remember(str(other), other.read_text(), FileFacts(parse_module(other.read_text()), path=str(other), project=index))
+    assert not vars(own), "train.py was linted and never handed to another file: released"
+    assert handed_out.top_level_class("WithDropout") is not None, "model.py's facts were handed out: kept whole"
+    assert index.dropped_bytes == len(imported.read_text())  # left to the collector, and counted

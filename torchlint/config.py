@@ -135,6 +135,8 @@ class Config:
         return False
 
     def codes_ignored_for(self, path: str) -> tuple[str, ...]:
+        if not self.per_file_ignores:
+            return ()
         relative = _relative_posix(path, self.root)
         ignored: list[str] = []
         for pattern, codes in self.per_file_ignores:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import gc
 import io
 import os
 import sys
@@ -27,8 +28,10 @@ import libcst as cst
 from libcst._position import CodePosition, CodeRange
 
 from torchlint import fixing, registry
+from torchlint.registry import INTERNAL_ERROR, SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, UNUSED_NOQA
 from torchlint.analysis import FileFacts, cannot_be_pytorch
-from torchlint.analysis.project import ProjectIndex
+from torchlint.analysis.parsing import parse_module
+from torchlint.analysis.project import MAX_KEPT_SOURCE_BYTES, ProjectIndex
 from torchlint.cache import Cache
 from torchlint.config import Config
 from torchlint.edits import ProposedFix
@@ -40,7 +43,6 @@ from torchlint.source import MAX_NOTEBOOK_BYTES, decode, keep_ends, python_synta
 from torchlint.suppressions import file_noqa, is_suppressed, noqa_codes, noqa_lines
 
 PARSER_STACK_BYTES = 512 * 1024 * 1024
-SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, INTERNAL_ERROR, UNUSED_NOQA = "TL000", "TL001", "TL002", "TL003", "TL004"
 LONG_LINE = 10_000  # characters; only a file with a line this long can nest expressions deeply
 MAX_EXPRESSION_NESTING = 4_000
 
@@ -52,11 +54,13 @@ Outcome = tuple[list[Finding], list[str], Optional[str]]
 # -- public entry points ---------------------------------------------------------------------
 
 
-def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Config] = None) -> list[Finding]:
+def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Config] = None, cache_dir: Optional[str] = None) -> list[Finding]:
     """Lint one file's contents (a notebook's JSON when ``path`` ends in ``.ipynb``). Never
     raises for bad input: it becomes a TL000/TL001 finding. A bug of torchlint's own (a rule
-    that raised) becomes a TL003 finding, so that an editor never shows such a file as clean."""
-    findings, errors, _ = _on_large_stack(lambda path, source, config: _lint_contents(source, path, config), path, source, config or Config())
+    that raised) becomes a TL003 finding, so that an editor never shows such a file as clean.
+    With ``cache_dir``, the outcome is stored there for ``Cache.lookup`` with these contents."""
+    data = source.encode("utf-8", "surrogateescape") if isinstance(source, str) and cache_dir is not None else source
+    findings, errors, _ = _on_large_stack(_lint_and_store, path, data, config or Config(), cache_dir)
     name = registry.ENGINE_CODES[INTERNAL_ERROR][0]
     failures = [Finding(path, 1, 1, 1, 1, INTERNAL_ERROR, name, message.removeprefix("error: ") + " (please report this)") for message in errors]
     return sorted(findings + failures)
@@ -97,20 +101,73 @@ def _on_large_stack(work, path: str, *args):
         except Exception as error:  # never lose the other files' findings to one file
             outcome.append(([], [f"error: internal error on {path}: {type(error).__name__}: {error}"], None))
 
-    previous = threading.stack_size(PARSER_STACK_BYTES)
-    try:
-        worker = threading.Thread(target=run, name="torchlint-file")
-        worker.start()
-    finally:
-        threading.stack_size(previous)
-    worker.join()
+    with _FULL_COLLECTIONS.held_back():
+        previous = threading.stack_size(PARSER_STACK_BYTES)
+        try:
+            worker = threading.Thread(target=run, name="torchlint-file")
+            worker.start()
+        finally:
+            threading.stack_size(previous)
+        worker.join()
     return outcome[0]
+
+
+class _FullCollections:
+    """When Python's cycle collector runs a full collection, which visits every live object.
+
+    On its own it starts one each time the long-lived objects have grown by a quarter. Every
+    file's tree becomes long-lived while it is analysed, so with the project index's trees alive
+    a full collection came every few files and took 40% of a run. Trees are freed by reference
+    counting; only facts need the collector (their records point at each other: a scope and its
+    calls), and only once the index has let them go, and only those it handed to other files'
+    facts (the others it releases at once). So while a file is linted no full collection
+    starts, and one runs after it when the index has let go twice as much source as it keeps
+    (a full collection visits the kept trees too). Young collections run as usual."""
+
+    NEVER = 2**31 - 1  # as Python's third threshold: young collections before a full one
+    FILES_PER_COLLECTION_IN_HOST = 64  # see for_this_process
+
+    def __init__(self) -> None:
+        self.whole_process = False
+        self.files = 0
+
+    def for_this_process(self) -> None:
+        """For a process that does little but lint one file after another (a flake8 worker):
+        the host's own work between two files starts no full collection either, so its own
+        garbage is collected every FILES_PER_COLLECTION_IN_HOST files."""
+        self.whole_process = True
+        first, second, _ = gc.get_threshold()
+        gc.set_threshold(first, second, self.NEVER)
+
+    @contextmanager
+    def held_back(self):
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], thresholds[1], self.NEVER)
+        try:
+            yield
+        finally:
+            gc.set_threshold(*thresholds)
+        self.files += 1
+        if _PROJECT.dropped_bytes >= 2 * MAX_KEPT_SOURCE_BYTES or (self.whole_process and self.files >= self.FILES_PER_COLLECTION_IN_HOST):
+            _PROJECT.dropped_bytes = self.files = 0
+            gc.collect()
+
+
+_FULL_COLLECTIONS = _FullCollections()
+
+
+def defer_full_collections_in_this_process() -> None:
+    _FULL_COLLECTIONS.for_this_process()
 
 
 def _read_and_lint(path: str, config: Config, cache_dir: Optional[str] = None) -> Outcome:
     data = _read(path, config)
     if isinstance(data, tuple):
         return data
+    return _lint_and_store(path, data, config, cache_dir)
+
+
+def _lint_and_store(path: str, data: str | bytes, config: Config, cache_dir: Optional[str]) -> Outcome:
     if cache_dir is None:
         return _lint_contents(data, path, config)
     with _PROJECT.recording() as depends_on:
@@ -316,31 +373,35 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
         problem = python_syntax_error(text)
         return (_file_problem(path, config, SYNTAX_ERROR, *problem) if problem else _unused_noqa(text, path, config, set())), []
 
+    # Python is the judge of validity (the parse below does not check what its nodes hold), and
+    # pinpoints an error better than libcst, whose position is often the token after it. Its
+    # compiler, which never runs the code, is a twelfth of the parse and finds what only it
+    # reports: a bare ``except:`` that is not the last handler, ``return`` outside a function.
+    with _deep_recursion():  # the compiler's depth limit follows Python's
+        problem = python_syntax_error(text, compiled=True)
+    if problem is not None:
+        return _file_problem(path, config, SYNTAX_ERROR, *problem), []
+
     # ``<stdin>`` has no folder, so no project to look into
     project = None if path.startswith("<") else _PROJECT
     if all(rule.PYTORCH_ONLY for rule in rules) and cannot_be_pytorch(text, path, project):
-        # No selected rule applies to code that is not PyTorch's, and Python's parser has
-        # just found the file valid: the libcst parse would find nothing.
+        # No selected rule applies to code that is not PyTorch's: the libcst parse would find nothing.
         return _unused_noqa(text, path, config, set()), []
 
     nesting = _pathological_nesting(text)
     if nesting is not None:
         return _file_problem(path, config, UNREADABLE, f"not analysed: an expression nests more than {MAX_EXPRESSION_NESTING} levels deep (generated code?), beyond what the parser handles in reasonable time"), []
     try:
-        module = (project.parsed_module(path, text) if project is not None else None) or cst.parse_module(text)
+        module = (project.parsed_module(path, text) if project is not None else None) or parse_module(text)
     except (cst.ParserSyntaxError, cst.CSTValidationError) as error:
-        # Python is the judge of validity, and pinpoints an error better than libcst, whose
-        # position is often the token after it. Valid Python that libcst rejects is said to be so.
-        problem = python_syntax_error(text, compiled=True)
-        if problem is None:
-            if isinstance(error, cst.ParserSyntaxError):
-                line, column = error.editor_line, error.editor_column
-                reason = f"it stops at line {line}, column {column}"
-            else:
-                line, column, reason = 1, 1, _one_line(error)
-            message = f"not analysed: valid Python that libcst's parser cannot read ({reason}); no rule ran on this file"
-            return _file_problem(path, config, UNSUPPORTED, message, line, column), []
-        return _file_problem(path, config, SYNTAX_ERROR, *problem), []
+        # valid Python, as just seen, that libcst rejects is said to be so
+        if isinstance(error, cst.ParserSyntaxError):
+            line, column = error.editor_line, error.editor_column
+            reason = f"it stops at line {line}, column {column}"
+        else:
+            line, column, reason = 1, 1, _one_line(error)
+        message = f"not analysed: valid Python that libcst's parser cannot read ({reason}); no rule ran on this file"
+        return _file_problem(path, config, UNSUPPORTED, message, line, column), []
     except RecursionError:
         return _file_problem(path, config, SYNTAX_ERROR, "code too deeply nested to parse"), []
 

@@ -15,7 +15,8 @@ class in another file is seen exactly as ``torchlint .`` sees it.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+import os
+from typing import Any, Iterator, Optional, Sequence
 
 from torchlint import __version__, registry
 from torchlint.config import Config
@@ -41,6 +42,8 @@ class Plugin:
     version = __version__
     # False when flake8's --select names no code torchlint reports: then no file is analysed
     selected = True
+    # where outcomes are kept between runs (torchlint's own cache, see torchlint/cache.py); None: off
+    cache_dir: Optional[str] = None
 
     # flake8 accepts a plugin only if it takes ``tree``, ``logical_line`` or ``physical_line``;
     # a ``tree`` plugin is the kind that runs once per file, and flake8 builds that tree for its
@@ -53,6 +56,9 @@ class Plugin:
     @classmethod
     def parse_options(cls, options: Any) -> None:
         """``flake8 --select E,F`` shows no TL finding whatever the plugin computes: skip the work."""
+        from torchlint.cache import default_directory
+
+        cls.cache_dir = None if getattr(options, "torchlint_no_cache", False) else default_directory()
         select = getattr(options, "select", None)
         if select is None:
             cls.selected = True
@@ -65,12 +71,14 @@ class Plugin:
         off_by_default = [rule.code for rule in registry.rule_index() if not rule.default_enabled]
         if off_by_default:
             option_manager.extend_default_ignore(off_by_default)
+        option_manager.add_option(
+            "--torchlint-no-cache", action="store_true", parse_from_config=True,
+            help="torchlint: neither read nor write its cache (.torchlint_cache, or $TORCHLINT_CACHE_DIR)",
+        )
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         if not self.selected:
             return
-        from torchlint.engine import SYNTAX_ERROR, lint_source  # libcst is imported only when a file needs it
-
         text = "".join(self.lines)
         # The engine skips the libcst parse of such a file too, but still checks its syntax with
         # Python's parser: flake8 has done that already, so here the file is not parsed at all.
@@ -78,8 +86,24 @@ class Plugin:
         lowered = text.lower()
         if words is not None and not any(word in lowered for word in words):
             return
-        for finding in lint_source(text, self.filename, _EVERY_RULE):
+        for finding in self._findings(text):
             # flake8 reports a file that Python cannot parse as E999 itself, before any plugin runs.
-            if finding.code == SYNTAX_ERROR:
+            if finding.code == registry.SYNTAX_ERROR:
                 continue
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)
+
+    def _findings(self, text: str) -> list:
+        """From the cache when nothing the file's findings depend on has changed (flake8 itself
+        keeps no cache, so on an unchanged file the plugin then costs nothing), else linted."""
+        # standard input has no file on disk for the cache's key and the project's files
+        cache_dir = self.cache_dir if os.path.isfile(self.filename) else None
+        if cache_dir is not None:
+            from torchlint.cache import Cache
+
+            hit = Cache(cache_dir).lookup(self.filename, text.encode("utf-8", "surrogateescape"), _EVERY_RULE)
+            if hit is not None:
+                return hit[0]
+        from torchlint import engine  # libcst is imported only when a file needs it
+
+        engine.defer_full_collections_in_this_process()
+        return engine.lint_source(text, self.filename, _EVERY_RULE, cache_dir=cache_dir)

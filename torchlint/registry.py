@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # importing the rules (and libcst) waits until a rule is need
     from torchlint.rule import Rule
 
 # Codes the engine itself reports; they are not rules but they can be selected and ignored.
+SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, INTERNAL_ERROR, UNUSED_NOQA = "TL000", "TL001", "TL002", "TL003", "TL004"
 ENGINE_CODES = {
     "TL000": ("syntax-error", "The file could not be parsed as Python."),
     "TL001": ("unreadable-file", "The file could not be read or decoded."),

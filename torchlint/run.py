@@ -63,8 +63,8 @@ def lint_paths(paths: Sequence[str], config: Optional[Config | Settings] = None,
     done = len(files) - len(missing)
     if progress is not None:
         progress(done, len(files))
-    for position, outcome in zip(missing, _lint_files([files[i] for i in missing], [configs[i] for i in missing], fix, cache_dir, jobs)):
-        outcomes[position] = outcome
+    for index, outcome in _lint_files([files[i] for i in missing], [configs[i] for i in missing], fix, cache_dir, jobs):
+        outcomes[missing[index]] = outcome
         done += 1
         if progress is not None:
             progress(done, len(files))
@@ -95,24 +95,35 @@ def _cached(cache: Optional[Cache], path: str, config: Config):
 
 
 def _lint_files(files: list[str], configs: list[Config], fix: Optional[str], cache_dir: Optional[str], jobs: Optional[int]) -> Iterable:
-    """Each file's (outcome, fixed findings, diff), in the order given, as they complete."""
+    """(index in ``files``, (outcome, fixed findings, diff)) for each file, as they complete."""
     if not files:
         return
     from torchlint.engine import lint_file  # the analysis, only for files the cache could not answer
 
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         # A worker keeps the files it parsed for the files that import them: giving it the
         # files of one folder together lets it parse a shared module once, not once per worker.
         batches = _batches(files, max(1, min(MAX_BATCH, len(files) // (jobs * 4))))
+        # The largest first, so that the run does not end with one worker busy on a large
+        # batch while the others wait.
+        batches.sort(key=lambda batch: -sum(_size(files[i]) for i in batch))
         with ProcessPoolExecutor(max_workers=min(jobs, len(batches))) as pool:
-            for outcomes in pool.map(lint_batch, [[(files[i], configs[i], fix, cache_dir) for i in batch] for batch in batches]):
-                yield from outcomes
+            pending = {pool.submit(lint_batch, [(files[i], configs[i], fix, cache_dir) for i in batch]): batch for batch in batches}
+            for done in as_completed(pending):
+                yield from zip(pending[done], done.result())
     else:
-        for path, file_config in zip(files, configs):
-            yield lint_file(path, file_config, fix, cache_dir)
+        for index, (path, file_config) in enumerate(zip(files, configs)):
+            yield index, lint_file(path, file_config, fix, cache_dir)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _batches(files: list[str], size: int) -> list[list[int]]:

@@ -21,6 +21,7 @@ NOQA_INLINE = re.compile(r"# noqa(?::[\s]?(?P<codes>([A-Z]+[0-9]+(?:[,\s]+)?)+))
 _NOQA_WITH_NAMES = re.compile(r"# noqa(?::[\s]?(?P<codes>(?:(?:[A-Z]+[0-9]+|[a-z][a-z0-9]*(?:-[a-z0-9]+)+)(?:[,\s]+)?)+))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(r"^[ \t]*#[ \t]*torchlint[ \t]*:[ \t]*noqa(?:[ \t]*:[ \t]*(?P<codes>[A-Za-z0-9, \t-]+?))?[ \t]*$", re.MULTILINE)
 _SEPARATOR = re.compile(r"[,\s]+")
+_ANY_NOQA = re.compile(r"#\s*noqa", re.IGNORECASE)  # what every noqa pattern above starts with
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -65,6 +66,9 @@ def noqa_lines(text: str) -> Callable[[int], str]:
     # which would shift every later line number
     lines = _LINE.findall(text)
     mapping: dict[int, str] = {}
+    if not _ANY_NOQA.search(text):
+        # no line silences anything, so the lines a token joins need not be found
+        return lambda number: lines[number - 1] if 0 < number <= len(lines) else ""
     first, last = len(lines) + 2, -1
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):

@@ -39,7 +39,6 @@ def cannot_be_pytorch(text: str, path: str, project: Optional[ProjectIndex]) -> 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(text)
-            compile(tree, "<file>", "exec", dont_inherit=True)  # the errors only the compiler reports
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False  # the parse reports it
     imported = []
@@ -69,6 +68,11 @@ class FileFacts:
         self.project = project  # cross-file facts; None when linting one file alone
         self.walk = FileWalk(module, wanted_types)
         self._memo: dict = {}
+
+    def release(self) -> None:
+        """Let go of everything at once (see ``FileWalk.release``): the facts are unusable after."""
+        self.walk.release()
+        vars(self).clear()  # the memo may hold this object itself (a ClassRef to its own class)
 
     # -- names -------------------------------------------------------------------------------
 

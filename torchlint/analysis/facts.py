@@ -12,6 +12,7 @@ walking the tree again.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Union
 
@@ -190,10 +191,33 @@ def _child_fields(node_type: type) -> tuple[str, ...]:
     fields = _CHILD_FIELDS.get(node_type)
     if fields is None:
         fields = tuple(
-            f.name for f in dataclasses.fields(node_type) if f.name not in _NOT_CODE and not f.name.startswith("whitespace")
+            f.name for f in dataclasses.fields(node_type)
+            if f.name not in _NOT_CODE and not f.name.startswith("whitespace") and _may_hold_node(f.type)
         )
         _CHILD_FIELDS[node_type] = fields
     return fields
+
+
+def _may_hold_node(annotation) -> bool:
+    """False for a field typed ``str``, ``bool`` or ``Literal[...]`` (a Name's text, a string's quote)."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, cst.CSTNode)
+    arguments = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        return False
+    return not arguments or any(_may_hold_node(argument) for argument in arguments)  # a forward reference: maybe
+
+
+class _NodeTypes(dict):
+    """type -> whether it is a libcst node: ``isinstance(x, cst.CSTNode)`` is an ABC check, ten
+    times slower than this lookup, and the walk asks it for every field of every node."""
+
+    def __missing__(self, value_type: type) -> bool:
+        self[value_type] = answer = issubclass(value_type, cst.CSTNode)
+        return answer
+
+
+_IS_NODE_TYPE = _NodeTypes()
 
 
 class FileWalk:
@@ -240,16 +264,27 @@ class FileWalk:
         else:
             handler(self, node)
 
-    def _walk_children(self, node: cst.CSTNode) -> None:
-        walk = self._walk
+    def _walk_children(self, node: cst.CSTNode, skipped: str = "") -> None:
+        walk, is_node_type = self._walk, _IS_NODE_TYPE
         for name in _child_fields(type(node)):
+            if name == skipped:
+                continue
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                walk(value)
-            elif isinstance(value, (tuple, list)):
+            value_type = type(value)
+            if value_type is tuple or value_type is list:
                 for item in value:
-                    if isinstance(item, cst.CSTNode):
+                    if is_node_type[type(item)]:
                         walk(item)
+            elif is_node_type[value_type]:
+                walk(value)
+
+    def release(self) -> None:
+        """Break the records' references to one another (a scope and its calls, a method and its
+        class), so that reference counting frees them and the tree at once rather than a full
+        garbage collection later. Only for a walk nothing else holds (``ProjectIndex``)."""
+        for scope in self.scopes:  # every cycle among the records passes through a scope
+            vars(scope).clear()
+        vars(self).clear()
 
     def _new_scope(self, node, name, parent, class_info) -> Scope:
         scope = Scope(node=node, name=name, parent=parent, class_info=class_info, start=self._index)
@@ -331,16 +366,7 @@ class FileWalk:
             self._bind_target(node.target)
             self._record_iteration(node.target, node.iter)
         self._blocks.append(node)
-        for name in _child_fields(type(node)):
-            if isinstance(node, cst.For) and name == "iter":
-                continue
-            value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                self._walk(value)
-            elif isinstance(value, (tuple, list)):
-                for item in value:
-                    if isinstance(item, cst.CSTNode):
-                        self._walk(item)
+        self._walk_children(node, skipped="iter" if isinstance(node, cst.For) else "")
         self._blocks.pop()
         site.end = self._index
 

@@ -31,6 +31,7 @@ import libcst as cst
 from torchlint.cache import FileState, file_state
 
 from torchlint.analysis.facts import function_called
+from torchlint.analysis.parsing import parse_module
 from torchlint.analysis.names import last_name
 from torchlint.source import MAX_FILE_BYTES, decode
 
@@ -45,13 +46,14 @@ MAX_REEXPORTS = 4
 # Parsed files are kept for the files that import them, the most recently used first, up to
 # this much source text: a tree and its facts take some 30 to 60 bytes a byte of source, so
 # memory stays bounded however many files a run has, and the same for large files and small.
-MAX_KEPT_SOURCE_BYTES = 2_000_000
+MAX_KEPT_SOURCE_BYTES = 1_000_000
 # Folders never searched for callers: environments, build output, caches.
 SKIPPED_FOLDERS = frozenset({
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", "build", "dist", "node_modules",
     "__pycache__", ".mypy_cache", ".pytest_cache", ".ipynb_checkpoints", "site-packages",
 })
 MAX_SEARCHED_FILES = 5000
+MAX_KEPT_SEARCH_BYTES = 8_000_000  # the texts of searched projects' files kept for the next search
 MAX_CALLER_FILES = 32  # files parsed to find the callers of one function
 
 
@@ -76,10 +78,20 @@ class ProjectIndex:
         # path -> (modification time, text, facts); facts None for a file that does not parse
         self._facts: OrderedDict[str, tuple[float, str, Optional["FileFacts"]]] = OrderedDict()
         self._kept_bytes = 0
+        # Facts let go of are released at once when no other file's facts can hold a part of
+        # them: they were never handed out by facts_of, and are not the file being linted.
+        # The others wait for the cycle collector (their records point at each other: a scope
+        # and its calls); dropped_bytes is their source since the owner last collected.
+        self._handed_out: set[str] = set()
+        self._linting: Optional[str] = None
+        self.dropped_bytes = 0
         # each cached answer keeps the paths it looked at, to be recorded again when reused
         self._roots: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._module_files: dict[tuple[str, str], tuple[Optional[str], tuple[str, ...]]] = {}
-        self._texts_by_root: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {}  # for finding callers
+        # for finding callers: root -> (its files, their texts while kept, the paths to record)
+        self._files_by_root: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._texts_by_root: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._kept_text_bytes = 0
         self._torch_requirements: dict[str, Optional[tuple[int, int]]] = {}
         self._recorded: Optional[dict[str, FileState]] = None
         self._hashes: dict = {}  # for file_state
@@ -151,6 +163,7 @@ class ProjectIndex:
             self._consulted([path])
             return None
         self._consulted([path])
+        self._handed_out.add(path)
         kept = self._facts.get(path)
         if kept is not None and kept[0] == stat.st_mtime:
             self._facts.move_to_end(path)
@@ -182,16 +195,30 @@ class ProjectIndex:
             mtime = os.stat(path).st_mtime
         except OSError:
             return
-        self._keep(os.path.abspath(path), mtime, text, facts)
+        self._linting = os.path.abspath(path)
+        self._keep(self._linting, mtime, text, facts)
 
     def _keep(self, path: str, mtime: float, text: str, facts: Optional["FileFacts"]) -> None:
         previous = self._facts.pop(path, None)
-        self._kept_bytes -= len(previous[1]) if previous is not None else 0
+        if previous is not None:
+            self._kept_bytes -= len(previous[1])
+            if previous[2] is not facts:
+                self._let_go(path, previous[1], previous[2])
         self._facts[path] = (mtime, text, facts)
         self._kept_bytes += len(text)
         while self._kept_bytes > MAX_KEPT_SOURCE_BYTES and len(self._facts) > 1:
-            _, (_, dropped, _) = self._facts.popitem(last=False)
-            self._kept_bytes -= len(dropped)
+            dropped_path, (_, dropped_text, dropped_facts) = self._facts.popitem(last=False)
+            self._kept_bytes -= len(dropped_text)
+            self._let_go(dropped_path, dropped_text, dropped_facts)
+
+    def _let_go(self, path: str, text: str, facts: Optional["FileFacts"]) -> None:
+        if facts is None:
+            return
+        if path in self._handed_out or path == self._linting:
+            self._handed_out.discard(path)
+            self.dropped_bytes += len(text)
+        else:
+            facts.release()
 
     def torch_requirement(self, path: str) -> Optional[tuple[int, int]]:
         """The lowest torch version (major, minor) the project of ``path`` declares it needs, read
@@ -281,7 +308,7 @@ class ProjectIndex:
         try:
             with open(path, "rb") as handle:
                 text = decode(handle.read())
-            module = cst.parse_module(text)
+            module = parse_module(text)
         except (OSError, SyntaxError, UnicodeDecodeError, LookupError, cst.ParserSyntaxError, RecursionError, MemoryError, ValueError):
             return "", None  # the file's own lint reports it
         return text, FileFacts(module, path=path, project=self)
@@ -289,18 +316,37 @@ class ProjectIndex:
     def _files_mentioning(self, root: str, name: str, module: str) -> list[str]:
         """The project's files whose text names both the function and its module: the only
         ones that can import and call it."""
-        if root not in self._texts_by_root:
-            texts, folders = {}, []
-            for path in _project_files(root, folders):
-                text = _read_text(path)
-                if text is not None:
-                    texts[path] = text
+        if root not in self._files_by_root:
+            folders: list[str] = []
+            files = tuple(_project_files(root, folders))
             # a file added, removed or edited anywhere in the project may add or remove a caller
-            self._texts_by_root[root] = texts, (*folders, *texts)
-        texts, looked_at = self._texts_by_root[root]
+            self._files_by_root[root] = files, (*folders, *files)
+        files, looked_at = self._files_by_root[root]
         self._consulted(looked_at)
         word = re.compile(rf"\b{re.escape(name)}\b")
-        return [path for path, text in texts.items() if module in text and name in text and word.search(text)]
+        return [path for path, text in self._texts_of(root, files) if module in text and name in text and word.search(text)]
+
+    def _texts_of(self, root: str, files: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+        """The texts of a project's files: kept for the projects searched last, up to
+        MAX_KEPT_SEARCH_BYTES (torch's own files are 46 MB), and read again otherwise."""
+        texts = self._texts_by_root.get(root)
+        if texts is not None:
+            self._texts_by_root.move_to_end(root)
+            yield from texts.items()
+            return
+        texts = {}
+        for path in files:
+            text = _read_text(path)
+            if text is not None:
+                texts[path] = text
+                yield path, text
+        size = sum(map(len, texts.values()))
+        if size <= MAX_KEPT_SEARCH_BYTES:
+            self._texts_by_root[root] = texts
+            self._kept_text_bytes += size
+            while self._kept_text_bytes > MAX_KEPT_SEARCH_BYTES:
+                _, dropped = self._texts_by_root.popitem(last=False)
+                self._kept_text_bytes -= sum(map(len, dropped.values()))
 
 
 def _read_text(path: str) -> Optional[str]:

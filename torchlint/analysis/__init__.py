@@ -31,7 +31,8 @@ def cannot_be_pytorch(text: str, path: str, project: Optional[ProjectIndex]) -> 
     imports one nor uses the name ``torch``), it imports something (a file that imports nothing
     may be a helper handed its model), and none of the project files any of its imports could
     name (as ``_project_imports`` finds them) names a torch package either. Every import
-    counts, so which one libcst's alias table keeps for a rebound name does not matter."""
+    counts, so which one libcst's alias table keeps for a rebound name does not matter.
+    The engine asks only about files Python's compiler has accepted."""
     lowered = text.lower()
     if project is None or any(package in lowered for package in torch_api.TORCH_PACKAGES):
         return False

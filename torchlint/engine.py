@@ -151,9 +151,30 @@ class _FullCollections:
         if _PROJECT.dropped_bytes >= 2 * MAX_KEPT_SOURCE_BYTES or (self.whole_process and self.files >= self.FILES_PER_COLLECTION_IN_HOST):
             _PROJECT.dropped_bytes = self.files = 0
             gc.collect()
+            _return_freed_memory()
 
 
 _FULL_COLLECTIONS = _FullCollections()
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    try:
+        import ctypes
+
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except (ImportError, OSError, TypeError):
+        return None
+
+
+def _return_freed_memory() -> None:
+    """glibc keeps the memory a collection freed for its own reuse, scattered between what is
+    still held, so a process's size would climb with each collection's high-water mark (from
+    190 to 344 MB over 3,200 files, with the same live objects). ``malloc_trim`` hands the free
+    pages back: the size then follows what the process holds. Elsewhere there is no such call."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def defer_full_collections_in_this_process() -> None:

@@ -90,7 +90,7 @@ class Cache:
         self.directory = os.path.join(directory, code_fingerprint())
         self._hashes: dict = {}  # for file_state
 
-    def lookup(self, path: str, data: bytes, config: Config) -> Optional[Outcome]:
+    def lookup(self, path: str, data: str | bytes, config: Config) -> Optional[Outcome]:
         """The stored outcome of this file with these bytes and settings, if still valid."""
         try:
             with open(self._entry(path, config), encoding="utf-8") as handle:
@@ -104,7 +104,7 @@ class Cache:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # no entry, or one this version cannot read: lint the file
 
-    def store(self, path: str, data: bytes, config: Config, outcome: Outcome, depends_on: dict[str, FileState]) -> None:
+    def store(self, path: str, data: str | bytes, config: Config, outcome: Outcome, depends_on: dict[str, FileState]) -> None:
         findings, errors, skipped = outcome
         if any(line.startswith("error:") for line in errors):
             return  # a rule that raised is not remembered: the next run tries again
@@ -146,7 +146,10 @@ class Cache:
                 handle.write("Signature: 8a477f597d28d172789f06886806bc55\n# This is torchlint's cache: https://bford.info/cachedir/\n")
 
 
-def _digest(data: bytes) -> str:
+def _digest(data: str | bytes) -> str:
+    """Of a file's bytes, or of the text a host already decoded (the flake8 plugin's lines)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
     return hashlib.sha256(data).hexdigest()
 
 

@@ -28,7 +28,6 @@ import libcst as cst
 from libcst._position import CodePosition, CodeRange
 
 from torchlint import fixing, registry
-from torchlint.registry import INTERNAL_ERROR, SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, UNUSED_NOQA
 from torchlint.analysis import FileFacts, cannot_be_pytorch
 from torchlint.analysis.parsing import parse_module
 from torchlint.analysis.project import MAX_KEPT_SOURCE_BYTES, ProjectIndex
@@ -38,6 +37,7 @@ from torchlint.edits import ProposedFix
 from torchlint.findings import Finding, Fix
 from torchlint.notebook import Notebook, NotANotebook, code_cell_sources, is_notebook_path, read_notebook, replace_code_cell_sources
 from torchlint.positions import positions_of
+from torchlint.registry import INTERNAL_ERROR, SYNTAX_ERROR, UNREADABLE, UNSUPPORTED, UNUSED_NOQA
 from torchlint.rule import Rule
 from torchlint.source import MAX_NOTEBOOK_BYTES, decode, keep_ends, python_syntax_error
 from torchlint.suppressions import file_noqa, is_suppressed, noqa_codes, noqa_lines
@@ -59,8 +59,7 @@ def lint_source(source: str | bytes, path: str = "<stdin>", config: Optional[Con
     raises for bad input: it becomes a TL000/TL001 finding. A bug of torchlint's own (a rule
     that raised) becomes a TL003 finding, so that an editor never shows such a file as clean.
     With ``cache_dir``, the outcome is stored there for ``Cache.lookup`` with these contents."""
-    data = source.encode("utf-8", "surrogateescape") if isinstance(source, str) and cache_dir is not None else source
-    findings, errors, _ = _on_large_stack(_lint_and_store, path, data, config or Config(), cache_dir)
+    findings, errors, _ = _on_large_stack(_lint_and_store, path, source, config or Config(), cache_dir)
     name = registry.ENGINE_CODES[INTERNAL_ERROR][0]
     failures = [Finding(path, 1, 1, 1, 1, INTERNAL_ERROR, name, message.removeprefix("error: ") + " (please report this)") for message in errors]
     return sorted(findings + failures)
@@ -396,7 +395,7 @@ def _lint_text(source: str | bytes, path: str, config: Config) -> tuple[list[Fin
 
     # Python is the judge of validity (the parse below does not check what its nodes hold), and
     # pinpoints an error better than libcst, whose position is often the token after it. Its
-    # compiler, which never runs the code, is a twelfth of the parse and finds what only it
+    # compiler, which never runs the code, costs about a tenth of the parse and finds what only it
     # reports: a bare ``except:`` that is not the last handler, ``return`` outside a function.
     with _deep_recursion():  # the compiler's depth limit follows Python's
         problem = python_syntax_error(text, compiled=True)

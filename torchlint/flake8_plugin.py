@@ -14,8 +14,8 @@ class in another file is seen exactly as ``torchlint .`` sees it.
 
 from __future__ import annotations
 
-from functools import lru_cache
 import os
+from functools import lru_cache
 from typing import Any, Iterator, Optional, Sequence
 
 from torchlint import __version__, registry
@@ -100,7 +100,7 @@ class Plugin:
         if cache_dir is not None:
             from torchlint.cache import Cache
 
-            hit = Cache(cache_dir).lookup(self.filename, text.encode("utf-8", "surrogateescape"), _EVERY_RULE)
+            hit = Cache(cache_dir).lookup(self.filename, text, _EVERY_RULE)
             if hit is not None:
                 return hit[0]
         from torchlint import engine  # libcst is imported only when a file needs it

@@ -31,8 +31,8 @@ import libcst as cst
 from torchlint.cache import FileState, file_state
 
 from torchlint.analysis.facts import function_called
-from torchlint.analysis.parsing import parse_module
 from torchlint.analysis.names import last_name
+from torchlint.analysis.parsing import parse_module
 from torchlint.source import MAX_FILE_BYTES, decode
 
 if TYPE_CHECKING:
@@ -334,14 +334,20 @@ class ProjectIndex:
             self._texts_by_root.move_to_end(root)
             yield from texts.items()
             return
-        texts = {}
+        # a project too large to keep is not gathered either: each text is let go once searched
+        texts: Optional[dict[str, str]] = {}
+        size = 0
         for path in files:
             text = _read_text(path)
-            if text is not None:
+            if text is None:
+                continue
+            if texts is not None:
+                size += len(text)
                 texts[path] = text
-                yield path, text
-        size = sum(map(len, texts.values()))
-        if size <= MAX_KEPT_SEARCH_BYTES:
+                if size > MAX_KEPT_SEARCH_BYTES:
+                    texts = None
+            yield path, text
+        if texts is not None:
             self._texts_by_root[root] = texts
             self._kept_text_bytes += size
             while self._kept_text_bytes > MAX_KEPT_SEARCH_BYTES:

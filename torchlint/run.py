@@ -102,21 +102,84 @@ def _lint_files(files: list[str], configs: list[Config], fix: Optional[str], cac
 
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # A worker keeps the files it parsed for the files that import them: giving it the
-        # files of one folder together lets it parse a shared module once, not once per worker.
-        batches = _batches(files, max(1, min(MAX_BATCH, len(files) // (jobs * 4))))
-        # The largest first, so that the run does not end with one worker busy on a large
-        # batch while the others wait.
-        batches.sort(key=lambda batch: -sum(_size(files[i]) for i in batch))
-        with ProcessPoolExecutor(max_workers=min(jobs, len(batches))) as pool:
-            pending = {pool.submit(lint_batch, [(files[i], configs[i], fix, cache_dir) for i in batch]): batch for batch in batches}
-            for done in as_completed(pending):
-                yield from zip(pending[done], done.result())
+        yield from _lint_in_pool(files, configs, fix, cache_dir, jobs)
     else:
         for index, (path, file_config) in enumerate(zip(files, configs)):
             yield index, lint_file(path, file_config, fix, cache_dir)
+
+
+def _lint_in_pool(files: list[str], configs: list[Config], fix: Optional[str], cache_dir: Optional[str], jobs: int) -> Iterable:
+    """The files in batches over a pool of worker processes, each worker working through a
+    region of its own: consecutive folders of the sorted files, so of one project.
+
+    A worker keeps the files it parsed for the files that import them, so the fewer workers
+    see a project, the fewer times its shared modules are parsed: batches dealt out in turn
+    had both workers parse them, 20% more parses on the benchmark. A worker that runs out of
+    its region takes batches from the far end of the region with the most left, so no worker
+    idles at the end. Only one batch per worker is in flight: the next is sent when one comes
+    back, and the worker that sent it back is the idle one that receives it."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    batches = _batches(files, max(1, min(MAX_BATCH, len(files) // (jobs * 4))))
+    workers = min(jobs, len(batches))
+    regions = _regions([sum(_size(files[i]) for i in batch) for batch in batches], workers)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        running: dict = {}
+
+        def send_next(region: int) -> None:
+            taken = _take(regions, region)
+            if taken is not None:
+                batch = batches[taken]
+                running[pool.submit(lint_batch, [(files[i], configs[i], fix, cache_dir) for i in batch])] = (batch, region)
+
+        for region in range(workers):
+            send_next(region)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch, region = running.pop(future)
+                try:
+                    outcomes = future.result()
+                except BrokenProcessPool:  # a worker killed (out of memory, a crash in a parser)
+                    lost = [*batch, *(i for other, _ in running.values() for i in other),
+                            *(i for left in regions for taken in left for i in batches[taken])]
+                    running.clear()
+                    for region_left in regions:
+                        region_left.clear()
+                    yield from ((i, _lost(files[i])) for i in sorted(lost))
+                    return
+                send_next(region)
+                yield from zip(batch, outcomes)
+
+
+def _regions(sizes: list[int], workers: int) -> list:
+    """The batches' positions cut into ``workers`` runs of consecutive batches of about equal
+    size (in bytes)."""
+    from collections import deque
+
+    total = sum(sizes) or 1
+    regions = [deque() for _ in range(workers)]
+    before = 0
+    for position, size in enumerate(sizes):
+        # a batch belongs to the region its middle falls in
+        regions[min(workers - 1, (before + size // 2) * workers // total)].append(position)
+        before += size
+    return regions
+
+
+def _take(regions: list, region: int) -> Optional[int]:
+    """The next batch for the worker of ``region``: the first left in its own region, or else
+    the last of the region with the most batches left."""
+    if regions[region]:
+        return regions[region].popleft()
+    fullest = max(regions, key=len)
+    return fullest.pop() if fullest else None
+
+
+def _lost(path: str) -> tuple:
+    message = f"error: internal error on {path}: the worker process linting it stopped (killed, or out of memory); no findings for this file"
+    return ([], [message], None), [], None
 
 
 def _size(path: str) -> int:

@@ -454,3 +454,35 @@ def test_the_index_releases_facts_only_no_other_file_was_handed(tmp_path, monkey
     assert not vars(own), "train.py was linted and never handed to another file: released"
     assert handed_out.top_level_class("WithDropout") is not None, "model.py's facts were handed out: kept whole"
     assert index.dropped_bytes == len(imported.read_text())  # left to the collector, and counted
+
+
+def test_an_answer_about_another_file_is_computed_once_and_again_when_that_file_changes(tmp_path, monkeypatch):
+    import os
+
+    from torchlint.analysis import FileFacts, events, project
+    from torchlint.analysis.parsing import parse_module
+
+    helpers = write(tmp_path, "helpers.py", HELPERS)
+    index = project.ProjectIndex()
+    parsed = []
+    real_parse = project.ProjectIndex._parse
+    monkeypatch.setattr(project.ProjectIndex, "_parse", lambda self, path, size: parsed.append(path) or real_parse(self, path, size))
+    monkeypatch.setattr(project, "MAX_KEPT_SOURCE_BYTES", 1)  # helpers.py is not kept between files
+
+    def kinds_seen_by(name: str) -> tuple:
+        importer = write(tmp_path, name, LOOP_OF_IMPORTED_HELPERS)
+        facts = FileFacts(parse_module(importer.read_text()), path=str(importer), project=index)
+        index.remember(str(importer), importer.read_text(), facts)
+        with index.recording() as depends_on:
+            kinds = events._event_kinds_of_project_function(facts, "helpers.run_epoch")
+        assert str(helpers) in depends_on, "a remembered answer still records the file it came from"
+        return kinds
+
+    assert kinds_seen_by("fit.py") == (events.ZERO_GRAD, events.BACKWARD, events.STEP)
+    assert kinds_seen_by("fit_again.py") == (events.ZERO_GRAD, events.BACKWARD, events.STEP)
+    assert parsed == [str(helpers)], "the second importer got the answer without a second parse"
+
+    write(tmp_path, "helpers.py", HELPERS.replace("            optimizer.zero_grad()\n", ""))
+    os.utime(helpers, ns=(1, 1))  # a changed size and time, however fast the file system
+    assert kinds_seen_by("fit_third.py") == (events.BACKWARD, events.STEP)
+    assert parsed == [str(helpers), str(helpers)]

@@ -8,6 +8,7 @@ in the loop's own body as its ``anchor``: that is where a finding about the loop
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Optional
 
@@ -142,13 +143,28 @@ def expand(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> li
 def _events_of_imported_function(facts: "FileFacts", callee: cst.BaseExpression, site: CallSite) -> list[Event]:
     """``from eval import eval_net``: the events of a function of another file of the project."""
     qualified = facts.qualified_name(callee)
-    function = facts.project_function(qualified)
-    if function is not None:
+    kinds = _event_kinds_of_project_function(facts, qualified)
+    if kinds is not None:
         # the helper's receivers are its own names; here only what happens, and where, is known
-        return [Event(event.kind, None, site.node, site.node, site.index) for event in function.facts.events_of(function.scope)]
+        return [Event(kind, None, site.node, site.node, site.index) for kind in kinds]
     if qualified and not qualified.startswith("torch.") and _hands_over_model_or_optimizer(site.node):
         return [Event(UNKNOWN, None, site.node, site.node, site.index)]
     return []
+
+
+def _event_kinds_of_project_function(facts: "FileFacts", qualified: Optional[str]) -> Optional[tuple[str, ...]]:
+    """The kinds of the training events of the project function an imported name refers to, in
+    order; None if it names none. Asked by every file that imports the function, and answered
+    once: the answer holds none of the other file's tree."""
+
+    def kinds() -> Optional[tuple[str, ...]]:
+        function = facts.project_function(qualified)
+        return None if function is None else tuple(event.kind for event in function.facts.events_of(function.scope))
+
+    if facts.project is None or not qualified:
+        return kinds()
+    # the name is resolved from the importer's folder (relative imports, the project root)
+    return facts.project.remembered(("event kinds", qualified, os.path.dirname(os.path.abspath(facts.path))), kinds)
 
 
 def _hands_over_model_or_optimizer(call: cst.Call) -> bool:

@@ -220,6 +220,24 @@ class _NodeTypes(dict):
 _IS_NODE_TYPE = _NodeTypes()
 
 
+def holds_any(root: cst.CSTNode, nodes: frozenset) -> bool:
+    """Whether ``root`` or a node under it, in the fields the walk reads (no punctuation, no
+    whitespace), is one of ``nodes``."""
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if node in nodes:
+            return True
+        for name in _child_fields(type(node)):
+            value = getattr(node, name)
+            value_type = type(value)
+            if value_type is tuple or value_type is list:
+                pending.extend(item for item in value if _IS_NODE_TYPE[type(item)])
+            elif _IS_NODE_TYPE[value_type]:
+                pending.append(value)
+    return False
+
+
 class FileWalk:
     """Walks a module once and fills in the records above."""
 

@@ -24,7 +24,7 @@ import re
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 import libcst as cst
 
@@ -54,6 +54,7 @@ SKIPPED_FOLDERS = frozenset({
 })
 MAX_SEARCHED_FILES = 5000
 MAX_KEPT_SEARCH_BYTES = 8_000_000  # the texts of searched projects' files kept for the next search
+MAX_REMEMBERED_ANSWERS = 20_000  # answers about other files (see ``remembered``), a few hundred bytes each
 MAX_CALLER_FILES = 32  # files parsed to find the callers of one function
 
 
@@ -95,6 +96,9 @@ class ProjectIndex:
         self._torch_requirements: dict[str, Optional[tuple[int, int]]] = {}
         self._recorded: Optional[dict[str, FileState]] = None
         self._hashes: dict = {}  # for file_state
+        # key -> (answer, {path: identity} of every file and folder it looked at)
+        self._answers: OrderedDict[tuple, tuple[object, dict[str, Optional[tuple]]]] = OrderedDict()
+        self._gathering: list[set[str]] = []  # the paths looked at by the answers being computed
 
     def __getstate__(self) -> dict:
         return {}  # caches are rebuilt in each process
@@ -112,10 +116,43 @@ class ProjectIndex:
             self._recorded = None
 
     def _consulted(self, paths: Iterable[str]) -> None:
+        if self._recorded is None and not self._gathering:
+            return
+        paths = tuple(paths)
+        for gathered in self._gathering:
+            gathered.update(paths)
         if self._recorded is not None:
             for path in paths:
                 if path not in self._recorded:
                     self._recorded[path] = file_state(path, self._hashes)
+
+    def remembered(self, key: tuple, compute: Callable[[], object]) -> object:
+        """``compute()``, an answer about other files of the project that holds no part of
+        their trees, kept under ``key`` for every file that asks it next, until one of the
+        files or folders it looked at changes.
+
+        The trees are too large to keep for a whole project: the index keeps a megabyte of
+        source, while the files of ``torch/_dynamo`` each ask about dozens of helpers of the
+        same few large modules, which were parsed again for every file that asked (174 parses
+        for one file, 450 s of CPU for torch's 2,285 files)."""
+        kept = self._answers.get(key)
+        if kept is not None:
+            answer, looked_at = kept
+            if all(_identity(path) == identity for path, identity in looked_at.items()):
+                self._answers.move_to_end(key)
+                self._consulted(looked_at)
+                return answer
+        gathered: set[str] = set()
+        self._gathering.append(gathered)
+        try:
+            answer = compute()
+        finally:
+            self._gathering.pop()
+        self._answers[key] = answer, {path: _identity(path) for path in gathered}
+        self._answers.move_to_end(key)
+        if len(self._answers) > MAX_REMEMBERED_ANSWERS:
+            self._answers.popitem(last=False)
+        return answer
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -353,6 +390,15 @@ class ProjectIndex:
             while self._kept_text_bytes > MAX_KEPT_SEARCH_BYTES:
                 _, dropped = self._texts_by_root.popitem(last=False)
                 self._kept_text_bytes -= sum(map(len, dropped.values()))
+
+
+def _identity(path: str) -> Optional[tuple]:
+    """What changes when a file or folder changes (None: it does not exist)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _read_text(path: str) -> Optional[str]:

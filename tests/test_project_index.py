@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -486,3 +487,23 @@ def test_an_answer_about_another_file_is_computed_once_and_again_when_that_file_
     os.utime(helpers, ns=(1, 1))  # a changed size and time, however fast the file system
     assert kinds_seen_by("fit_third.py") == (events.BACKWARD, events.STEP)
     assert parsed == [str(helpers), str(helpers)]
+
+
+def test_a_file_asked_for_again_after_it_was_let_go_is_kept_longer(tmp_path, monkeypatch):
+    from torchlint.analysis import project
+
+    monkeypatch.setattr(project, "MAX_KEPT_SOURCE_BYTES", 1)  # each file pushes out the one before
+    index = project.ProjectIndex()
+    parsed = []
+    real_parse = project.ProjectIndex._parse
+    monkeypatch.setattr(project.ProjectIndex, "_parse", lambda self, path, size: parsed.append(os.path.basename(path)) or real_parse(self, path, size))
+    shared, one, two, three = (str(write(tmp_path, name, MODEL)) for name in ("shared.py", "one.py", "two.py", "three.py"))
+    for path in (shared, one, shared, two, three, shared):
+        assert index.facts_of(path).top_level_class("WithDropout") is not None
+    # shared.py was parsed again once, then kept while one-off files came and went
+    assert parsed == ["shared.py", "one.py", "shared.py", "two.py", "three.py"]
+    monkeypatch.setattr(project, "MAX_KEPT_WANTED_AGAIN_BYTES", 1)
+    index.facts_of(one)
+    index.facts_of(two)
+    index.facts_of(shared)
+    assert parsed[-3:] == ["one.py", "two.py", "shared.py"], "beyond its own budget it is let go like any other"

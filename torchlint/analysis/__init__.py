@@ -7,10 +7,11 @@ model and in what order do their events happen?") and never re-derive the answer
 from __future__ import annotations
 
 import ast
+import os
 import warnings
 from bisect import bisect_left, bisect_right
 from functools import cached_property
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional, TypeVar
 
 import libcst as cst
 
@@ -21,6 +22,8 @@ from torchlint.analysis.facts import BlockSite, CallSite, ClassInfo, FileWalk, S
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.project import ClassRef, FunctionRef, ProjectIndex
 from torchlint.analysis.values import Value, resolve
+
+Answer = TypeVar("Answer")
 
 __all__ = ["FileFacts", "cannot_be_pytorch", "Event", "EvalScope", "CallSite", "BlockSite", "ClassInfo", "ClassRef", "FunctionRef", "Scope", "Value"]
 
@@ -156,6 +159,16 @@ class FileFacts:
     def calls_by_target(self) -> dict[Scope, list[CallSite]]:
         """This file's calls of its own functions, by the function they run."""
         return arguments.calls_by_target(self)
+
+    def about_project(self, question: str, qualified: Optional[str], compute: Callable[[], "Answer"]) -> "Answer":
+        """``compute()``, an answer to ``question`` about what the imported name ``qualified``
+        refers to in another file of the project, holding no part of that file's tree. Every
+        file of this folder that asks it next gets it from the index, without that file being
+        parsed again (see ``ProjectIndex.remembered``)."""
+        if self.project is None or not qualified:
+            return compute()
+        # the name is resolved from the importer's folder (relative imports, the project root)
+        return self.project.remembered((question, qualified, os.path.dirname(os.path.abspath(self.path))), compute)
 
     def project_function(self, qualified: Optional[str]) -> Optional[FunctionRef]:
         """The module-level function of another file of the project that an imported name refers to."""

@@ -8,7 +8,6 @@ in the loop's own body as its ``anchor``: that is where a finding about the loop
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Optional
 
@@ -161,10 +160,7 @@ def _event_kinds_of_project_function(facts: "FileFacts", qualified: Optional[str
         function = facts.project_function(qualified)
         return None if function is None else tuple(event.kind for event in function.facts.events_of(function.scope))
 
-    if facts.project is None or not qualified:
-        return kinds()
-    # the name is resolved from the importer's folder (relative imports, the project root)
-    return facts.project.remembered(("event kinds", qualified, os.path.dirname(os.path.abspath(facts.path))), kinds)
+    return facts.about_project("event kinds", qualified, kinds)
 
 
 def _hands_over_model_or_optimizer(call: cst.Call) -> bool:

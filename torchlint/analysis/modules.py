@@ -46,10 +46,24 @@ def is_module_class(facts: "FileFacts", info: ClassInfo) -> bool:
         qualified = facts.qualified_name(base)
         if qualified is not None and (qualified.startswith(torch_api.MODULE_BASE_PREFIXES) or qualified in torch_api.FRAMEWORK_MODULE_BASES):
             return True
-        found = class_of(facts, base, info.index)
-        if found is not None and found.facts.is_module_class(found.info):
+        if _names_module_class(facts, base, info.index):
             return True
     return False
+
+
+def _names_module_class(facts: "FileFacts", expr: cst.BaseExpression, index: Optional[int]) -> bool:
+    """Whether ``expr`` names a module class of this file or of the project. Asked about the
+    same base classes by every file of a package, so the index remembers the answer."""
+    local = local_class(facts, expr, index)
+    if local is not None:
+        return facts.is_module_class(local)
+    qualified = facts.qualified_name(expr)
+
+    def answer() -> bool:
+        found = facts.project_class(qualified)
+        return found is not None and found.facts.is_module_class(found.info)
+
+    return facts.about_project("is a module class", qualified, answer)
 
 
 def is_framework_driven(facts: "FileFacts", info: ClassInfo) -> bool:

@@ -47,6 +47,10 @@ MAX_REEXPORTS = 4
 # this much source text: a tree and its facts take some 30 to 60 bytes a byte of source, so
 # memory stays bounded however many files a run has, and the same for large files and small.
 MAX_KEPT_SOURCE_BYTES = 1_000_000
+# And, beyond that, up to this much of the files some file asked for again after they had been
+# let go: the modules a whole package imports (``torch/_inductor/ir.py``, ``utils.py``), whose
+# working set is larger than the megabyte; 120 files of torch/_inductor parsed them 216 times.
+MAX_KEPT_WANTED_AGAIN_BYTES = 2_000_000
 # Folders never searched for callers: environments, build output, caches.
 SKIPPED_FOLDERS = frozenset({
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", "build", "dist", "node_modules",
@@ -79,6 +83,9 @@ class ProjectIndex:
         # path -> (modification time, text, facts); facts None for a file that does not parse
         self._facts: OrderedDict[str, tuple[float, str, Optional["FileFacts"]]] = OrderedDict()
         self._kept_bytes = 0
+        self._parsed: set[str] = set()  # every file facts_of parsed
+        self._wanted_again: set[str] = set()  # those it had to parse again, having let them go
+        self._kept_wanted_again_bytes = 0
         # Facts let go of are released at once when no other file's facts can hold a part of
         # them: they were never handed out by facts_of, and are not the file being linted.
         # The others wait for the cycle collector (their records point at each other: a scope
@@ -205,6 +212,9 @@ class ProjectIndex:
         if kept is not None and kept[0] == stat.st_mtime:
             self._facts.move_to_end(path)
             return kept[2]
+        if path in self._parsed and path not in self._facts:
+            self._wanted_again.add(path)
+        self._parsed.add(path)
         text, facts = self._parse(path, stat.st_size)
         self._keep(path, stat.st_mtime, text, facts)
         return facts
@@ -238,15 +248,27 @@ class ProjectIndex:
     def _keep(self, path: str, mtime: float, text: str, facts: Optional["FileFacts"]) -> None:
         previous = self._facts.pop(path, None)
         if previous is not None:
-            self._kept_bytes -= len(previous[1])
+            self._count(path, -len(previous[1]))
             if previous[2] is not facts:
                 self._let_go(path, previous[1], previous[2])
         self._facts[path] = (mtime, text, facts)
-        self._kept_bytes += len(text)
-        while self._kept_bytes > MAX_KEPT_SOURCE_BYTES and len(self._facts) > 1:
-            dropped_path, (_, dropped_text, dropped_facts) = self._facts.popitem(last=False)
-            self._kept_bytes -= len(dropped_text)
+        self._count(path, len(text))
+        while True:
+            over_wanted_again = self._kept_wanted_again_bytes > MAX_KEPT_WANTED_AGAIN_BYTES
+            if not over_wanted_again and self._kept_bytes - self._kept_wanted_again_bytes <= MAX_KEPT_SOURCE_BYTES:
+                break
+            # the least recently used of the share over its budget, never the file just kept
+            dropped_path = next((other for other in self._facts if other != path and (other in self._wanted_again) == over_wanted_again), None)
+            if dropped_path is None:
+                break
+            _, dropped_text, dropped_facts = self._facts.pop(dropped_path)
+            self._count(dropped_path, -len(dropped_text))
             self._let_go(dropped_path, dropped_text, dropped_facts)
+
+    def _count(self, path: str, size: int) -> None:
+        self._kept_bytes += size
+        if path in self._wanted_again:
+            self._kept_wanted_again_bytes += size
 
     def _let_go(self, path: str, text: str, facts: Optional["FileFacts"]) -> None:
         if facts is None:

@@ -507,3 +507,29 @@ def test_a_file_asked_for_again_after_it_was_let_go_is_kept_longer(tmp_path, mon
     index.facts_of(two)
     index.facts_of(shared)
     assert parsed[-3:] == ["one.py", "two.py", "shared.py"], "beyond its own budget it is let go like any other"
+
+
+def test_callers_are_searched_in_files_naming_the_module_as_a_word_and_not_in_too_much_source(tmp_path, monkeypatch):
+    from torchlint.analysis import project
+
+    write(tmp_path, "pyproject.toml", "")
+    write(tmp_path, "model.py", MODEL)
+    write(tmp_path, "blocks.py", BLOCKS)
+    helper = write(tmp_path, "utils.py", ACCURACY_HELPER)
+    write(tmp_path, "main.py", CALLER_THAT_SWITCHES)
+    # names ``accuracy`` and contains "utils", but only inside another module's name
+    write(tmp_path, "report.py", "from my_utils_extra import accuracy\n\nprint(accuracy(None, []))\n")
+    parsed = []
+    real_parse = project.ProjectIndex._parse
+    monkeypatch.setattr(project.ProjectIndex, "_parse", lambda self, path, size: parsed.append(os.path.basename(path)) or real_parse(self, path, size))
+
+    def callers() -> list[str]:
+        index = project.ProjectIndex()
+        facts = index.facts_of(str(helper))
+        function = project.FunctionRef(facts, facts.module_scope.functions["accuracy"])
+        return [os.path.basename(caller.path) for caller, _ in index.callers_of(function)]
+
+    assert callers() == ["main.py"]
+    assert "report.py" not in parsed
+    monkeypatch.setattr(project, "MAX_CALLER_BYTES", len(CALLER_THAT_SWITCHES) // 2)
+    assert callers() == [], "more source than the budget: no caller is claimed"

@@ -60,6 +60,7 @@ MAX_SEARCHED_FILES = 5000
 MAX_KEPT_SEARCH_BYTES = 8_000_000  # the texts of searched projects' files kept for the next search
 MAX_REMEMBERED_ANSWERS = 20_000  # answers about other files (see ``remembered``), a few hundred bytes each
 MAX_CALLER_FILES = 32  # files parsed to find the callers of one function
+MAX_CALLER_BYTES = 2_000_000  # and their source: a tree takes 30 to 600 bytes a byte of source
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,8 +181,11 @@ class ProjectIndex:
         stem = os.path.splitext(os.path.basename(path))[0]
         module = os.path.basename(os.path.dirname(path)) if stem == "__init__" else stem
         candidates = [other for other in self._files_mentioning(self.root_of(path), name, module) if other != path]
-        if len(candidates) > MAX_CALLER_FILES:
-            return  # a name used everywhere: its callers cannot be told apart cheaply, so none are claimed
+        if len(candidates) > MAX_CALLER_FILES or sum(map(_size, candidates)) > MAX_CALLER_BYTES:
+            # a name used everywhere, or in files too large to parse for one question (torch's
+            # 1.4 MB test table, whose tree alone is 770 MB): its callers cannot be told apart
+            # cheaply, so none are claimed
+            return
         for candidate in candidates:
             if candidate == path:
                 continue
@@ -383,7 +387,13 @@ class ProjectIndex:
         files, looked_at = self._files_by_root[root]
         self._consulted(looked_at)
         word = re.compile(rf"\b{re.escape(name)}\b")
-        return [path for path, text in self._texts_of(root, files) if module in text and name in text and word.search(text)]
+        # a file that imports the module names it as a word (``executor``, not ``ProcessPoolExecutor``
+        # or ``_async_process_executor``)
+        module_word = re.compile(rf"\b{re.escape(module)}\b")
+        return [
+            path for path, text in self._texts_of(root, files)
+            if module in text and name in text and word.search(text) and module_word.search(text)
+        ]
 
     def _texts_of(self, root: str, files: tuple[str, ...]) -> Iterator[tuple[str, str]]:
         """The texts of a project's files: kept for the projects searched last, up to
@@ -412,6 +422,13 @@ class ProjectIndex:
             while self._kept_text_bytes > MAX_KEPT_SEARCH_BYTES:
                 _, dropped = self._texts_by_root.popitem(last=False)
                 self._kept_text_bytes -= sum(map(len, dropped.values()))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _identity(path: str) -> Optional[tuple]:

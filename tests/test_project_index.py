@@ -440,7 +440,7 @@ def test_the_index_releases_facts_only_no_other_file_was_handed(tmp_path, monkey
     from torchlint.analysis import FileFacts, project
     from torchlint.analysis.parsing import parse_module
 
-    monkeypatch.setattr(project, "MAX_KEPT_SOURCE_BYTES", 1)  # every new file pushes out the last
+    monkeypatch.setattr(project, "MAX_KEPT_NODES", 1)  # every new file pushes out the last
     index = project.ProjectIndex()
     imported = write(tmp_path, "model.py", MODEL)
     write(tmp_path, "blocks.py", BLOCKS)
@@ -454,7 +454,7 @@ def test_the_index_releases_facts_only_no_other_file_was_handed(tmp_path, monkey
         index.remember(str(other), other.read_text(), FileFacts(parse_module(other.read_text()), path=str(other), project=index))
     assert not vars(own), "train.py was linted and never handed to another file: released"
     assert handed_out.top_level_class("WithDropout") is not None, "model.py's facts were handed out: kept whole"
-    assert index.dropped_bytes == len(imported.read_text())  # left to the collector, and counted
+    assert index.dropped_nodes == handed_out.walk.module_scope.end > 0  # left to the collector, and counted
 
 
 def test_an_answer_about_another_file_is_computed_once_and_again_when_that_file_changes(tmp_path, monkeypatch):
@@ -468,7 +468,7 @@ def test_an_answer_about_another_file_is_computed_once_and_again_when_that_file_
     parsed = []
     real_parse = project.ProjectIndex._parse
     monkeypatch.setattr(project.ProjectIndex, "_parse", lambda self, path, size: parsed.append(path) or real_parse(self, path, size))
-    monkeypatch.setattr(project, "MAX_KEPT_SOURCE_BYTES", 1)  # helpers.py is not kept between files
+    monkeypatch.setattr(project, "MAX_KEPT_NODES", 1)  # helpers.py is not kept between files
 
     def kinds_seen_by(name: str) -> tuple:
         importer = write(tmp_path, name, LOOP_OF_IMPORTED_HELPERS)
@@ -492,7 +492,7 @@ def test_an_answer_about_another_file_is_computed_once_and_again_when_that_file_
 def test_a_file_asked_for_again_after_it_was_let_go_is_kept_longer(tmp_path, monkeypatch):
     from torchlint.analysis import project
 
-    monkeypatch.setattr(project, "MAX_KEPT_SOURCE_BYTES", 1)  # each file pushes out the one before
+    monkeypatch.setattr(project, "MAX_KEPT_NODES", 1)  # each file pushes out the one before
     index = project.ProjectIndex()
     parsed = []
     real_parse = project.ProjectIndex._parse
@@ -502,7 +502,7 @@ def test_a_file_asked_for_again_after_it_was_let_go_is_kept_longer(tmp_path, mon
         assert index.facts_of(path).top_level_class("WithDropout") is not None
     # shared.py was parsed again once, then kept while one-off files came and went
     assert parsed == ["shared.py", "one.py", "shared.py", "two.py", "three.py"]
-    monkeypatch.setattr(project, "MAX_KEPT_WANTED_AGAIN_BYTES", 1)
+    monkeypatch.setattr(project, "MAX_KEPT_WANTED_AGAIN_NODES", 1)
     index.facts_of(one)
     index.facts_of(two)
     index.facts_of(shared)

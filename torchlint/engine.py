@@ -30,7 +30,7 @@ from libcst._position import CodePosition, CodeRange
 from torchlint import fixing, registry
 from torchlint.analysis import FileFacts, cannot_be_pytorch
 from torchlint.analysis.parsing import parse_module
-from torchlint.analysis.project import MAX_KEPT_SOURCE_BYTES, ProjectIndex
+from torchlint.analysis.project import MAX_KEPT_NODES, ProjectIndex
 from torchlint.cache import Cache
 from torchlint.config import Config
 from torchlint.edits import ProposedFix
@@ -120,7 +120,7 @@ class _FullCollections:
     counting; only facts need the collector (their records point at each other: a scope and its
     calls), and only once the index has let them go, and only those it handed to other files'
     facts (the others it releases at once). So while a file is linted no full collection
-    starts, and one runs after it when the index has let go twice as much source as it keeps
+    starts, and one runs after it when the index has let go twice as many nodes as it keeps
     (a full collection visits the kept trees too). Young collections run as usual."""
 
     NEVER = 2**31 - 1  # as Python's third threshold: young collections before a full one
@@ -147,8 +147,8 @@ class _FullCollections:
         finally:
             gc.set_threshold(*thresholds)
         self.files += 1
-        if _PROJECT.dropped_bytes >= 2 * MAX_KEPT_SOURCE_BYTES or (self.whole_process and self.files >= self.FILES_PER_COLLECTION_IN_HOST):
-            _PROJECT.dropped_bytes = self.files = 0
+        if _PROJECT.dropped_nodes >= 2 * MAX_KEPT_NODES or (self.whole_process and self.files >= self.FILES_PER_COLLECTION_IN_HOST):
+            _PROJECT.dropped_nodes = self.files = 0
             gc.collect()
             _return_freed_memory()
 

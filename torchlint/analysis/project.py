@@ -44,13 +44,15 @@ INSTALL_FOLDERS = frozenset({"site-packages", "dist-packages"})
 # ``from pkg import Net`` where pkg/__init__.py re-exports ``from .models import Net``.
 MAX_REEXPORTS = 4
 # Parsed files are kept for the files that import them, the most recently used first, up to
-# this much source text: a tree and its facts take some 30 to 60 bytes a byte of source, so
-# memory stays bounded however many files a run has, and the same for large files and small.
-MAX_KEPT_SOURCE_BYTES = 1_000_000
-# And, beyond that, up to this much of the files some file asked for again after they had been
+# this many of the walk's nodes: a tree and its facts take 2.6 to 4.1 KB a node, so memory stays
+# bounded however many files a run has. Not bytes of source: a byte of a data table
+# (torch/sparse/_triton_ops_meta.py) takes 1,300 bytes, one of torch/nn/modules/module.py 210.
+MAX_KEPT_NODES = 80_000
+# And, beyond that, up to this many of the files some file asked for again after they had been
 # let go: the modules a whole package imports (``torch/_inductor/ir.py``, ``utils.py``), whose
-# working set is larger than the megabyte; 120 files of torch/_inductor parsed them 216 times.
-MAX_KEPT_WANTED_AGAIN_BYTES = 2_000_000
+# working set is larger than the budget; 120 files of torch/_inductor parsed them 216 times (52 s),
+# 119 times with this (18 s), while on the benchmark's sample this share stays almost empty.
+MAX_KEPT_WANTED_AGAIN_NODES = 320_000
 # Folders never searched for callers: environments, build output, caches.
 SKIPPED_FOLDERS = frozenset({
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", "build", "dist", "node_modules",
@@ -81,19 +83,19 @@ class FunctionRef:
 
 class ProjectIndex:
     def __init__(self) -> None:
-        # path -> (modification time, text, facts); facts None for a file that does not parse
-        self._facts: OrderedDict[str, tuple[float, str, Optional["FileFacts"]]] = OrderedDict()
-        self._kept_bytes = 0
+        # path -> (modification time, text, facts, nodes); facts None for a file that does not parse
+        self._facts: OrderedDict[str, tuple[float, str, Optional["FileFacts"], int]] = OrderedDict()
+        self._kept_nodes = 0
         self._parsed: set[str] = set()  # every file facts_of parsed
         self._wanted_again: set[str] = set()  # those it had to parse again, having let them go
-        self._kept_wanted_again_bytes = 0
+        self._kept_wanted_again_nodes = 0
         # Facts let go of are released at once when no other file's facts can hold a part of
         # them: they were never handed out by facts_of, and are not the file being linted.
         # The others wait for the cycle collector (their records point at each other: a scope
-        # and its calls); dropped_bytes is their source since the owner last collected.
+        # and its calls); dropped_nodes counts their nodes since the owner last collected.
         self._handed_out: set[str] = set()
         self._linting: Optional[str] = None
-        self.dropped_bytes = 0
+        self.dropped_nodes = 0
         # each cached answer keeps the paths it looked at, to be recorded again when reused
         self._roots: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._module_files: dict[tuple[str, str], tuple[Optional[str], tuple[str, ...]]] = {}
@@ -139,10 +141,11 @@ class ProjectIndex:
         their trees, kept under ``key`` for every file that asks it next, until one of the
         files or folders it looked at changes.
 
-        The trees are too large to keep for a whole project: the index keeps a megabyte of
-        source, while the files of ``torch/_dynamo`` each ask about dozens of helpers of the
-        same few large modules, which were parsed again for every file that asked (174 parses
-        for one file, 450 s of CPU for torch's 2,285 files)."""
+        The trees are too large to keep for a whole project: the index keeps MAX_KEPT_NODES of
+        the walk's nodes (about a megabyte of ordinary source), while the files of
+        ``torch/_dynamo`` each ask about dozens of helpers of the same few large modules, which
+        were parsed again for every file that asked (174 parses for one file, 450 s of CPU for
+        torch's 2,285 files)."""
         kept = self._answers.get(key)
         if kept is not None:
             answer, looked_at = kept
@@ -252,34 +255,35 @@ class ProjectIndex:
     def _keep(self, path: str, mtime: float, text: str, facts: Optional["FileFacts"]) -> None:
         previous = self._facts.pop(path, None)
         if previous is not None:
-            self._count(path, -len(previous[1]))
+            self._count(path, -previous[3])
             if previous[2] is not facts:
-                self._let_go(path, previous[1], previous[2])
-        self._facts[path] = (mtime, text, facts)
-        self._count(path, len(text))
+                self._let_go(path, previous[2], previous[3])
+        nodes = facts.walk.module_scope.end if facts is not None else 0
+        self._facts[path] = (mtime, text, facts, nodes)
+        self._count(path, nodes)
         while True:
-            over_wanted_again = self._kept_wanted_again_bytes > MAX_KEPT_WANTED_AGAIN_BYTES
-            if not over_wanted_again and self._kept_bytes - self._kept_wanted_again_bytes <= MAX_KEPT_SOURCE_BYTES:
+            over_wanted_again = self._kept_wanted_again_nodes > MAX_KEPT_WANTED_AGAIN_NODES
+            if not over_wanted_again and self._kept_nodes - self._kept_wanted_again_nodes <= MAX_KEPT_NODES:
                 break
             # the least recently used of the share over its budget, never the file just kept
             dropped_path = next((other for other in self._facts if other != path and (other in self._wanted_again) == over_wanted_again), None)
             if dropped_path is None:
                 break
-            _, dropped_text, dropped_facts = self._facts.pop(dropped_path)
-            self._count(dropped_path, -len(dropped_text))
-            self._let_go(dropped_path, dropped_text, dropped_facts)
+            _, _, dropped_facts, dropped_nodes = self._facts.pop(dropped_path)
+            self._count(dropped_path, -dropped_nodes)
+            self._let_go(dropped_path, dropped_facts, dropped_nodes)
 
-    def _count(self, path: str, size: int) -> None:
-        self._kept_bytes += size
+    def _count(self, path: str, nodes: int) -> None:
+        self._kept_nodes += nodes
         if path in self._wanted_again:
-            self._kept_wanted_again_bytes += size
+            self._kept_wanted_again_nodes += nodes
 
-    def _let_go(self, path: str, text: str, facts: Optional["FileFacts"]) -> None:
+    def _let_go(self, path: str, facts: Optional["FileFacts"], nodes: int) -> None:
         if facts is None:
             return
         if path in self._handed_out or path == self._linting:
             self._handed_out.discard(path)
-            self.dropped_bytes += len(text)
+            self.dropped_nodes += nodes
         else:
             facts.release()
 

@@ -61,9 +61,7 @@ def positions_of(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> dict[cst.C
 
 
 def _positions_by_statement(module: cst.Module, wanted: frozenset) -> dict[cst.CSTNode, CodeRange]:
-    provider = PositionProvider()
-    state = _StoppingCodegenState(default_indent=module.default_indent, default_newline=module.default_newline, provider=provider)
-    state.wanted = wanted
+    state = _stopping_state(module, wanted)
     try:
         for line in module.header:
             line._codegen(state)
@@ -74,15 +72,24 @@ def _positions_by_statement(module: cst.Module, wanted: frozenset) -> dict[cst.C
                 state._update_position(module.code_for_node(statement))
     except _AllFound:
         pass
-    return {node: provider._computed[node] for node in wanted if node in provider._computed}
+    return _found(state, wanted)
 
 
 def _positions_stopping_early(module: cst.Module, wanted: frozenset) -> dict[cst.CSTNode, CodeRange]:
-    provider = PositionProvider()
-    state = _StoppingCodegenState(default_indent=module.default_indent, default_newline=module.default_newline, provider=provider)
-    state.wanted = wanted
+    state = _stopping_state(module, wanted)
     try:
         module._codegen(state)
     except _AllFound:
         pass
-    return {node: provider._computed[node] for node in wanted if node in provider._computed}
+    return _found(state, wanted)
+
+
+def _stopping_state(module: cst.Module, wanted: frozenset) -> _StoppingCodegenState:
+    state = _StoppingCodegenState(default_indent=module.default_indent, default_newline=module.default_newline, provider=PositionProvider())
+    state.wanted = wanted
+    return state
+
+
+def _found(state: _StoppingCodegenState, wanted: frozenset) -> dict[cst.CSTNode, CodeRange]:
+    computed = state.provider._computed
+    return {node: computed[node] for node in wanted if node in computed}

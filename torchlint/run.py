@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Optional, Sequence
 from torchlint.cache import Cache
 from torchlint.config import Config, Settings
 from torchlint.findings import Finding
+from torchlint.source import file_size
 
 PARALLEL_THRESHOLD = 8  # below this many files, starting worker processes costs more than it saves
 MAX_BATCH = 32  # files a worker takes at once
@@ -123,7 +124,7 @@ def _lint_in_pool(files: list[str], configs: list[Config], fix: Optional[str], c
 
     batches = _batches(files, max(1, min(MAX_BATCH, len(files) // (jobs * 4))))
     workers = min(jobs, len(batches))
-    regions = _regions([sum(_size(files[i]) for i in batch) for batch in batches], workers)
+    regions = _regions([sum(file_size(files[i]) for i in batch) for batch in batches], workers)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         running: dict = {}
 
@@ -144,9 +145,6 @@ def _lint_in_pool(files: list[str], configs: list[Config], fix: Optional[str], c
                 except BrokenProcessPool:  # a worker killed (out of memory, a crash in a parser)
                     lost = [*batch, *(i for other, _ in running.values() for i in other),
                             *(i for left in regions for taken in left for i in batches[taken])]
-                    running.clear()
-                    for region_left in regions:
-                        region_left.clear()
                     yield from ((i, _lost(files[i])) for i in sorted(lost))
                     return
                 send_next(region)
@@ -180,13 +178,6 @@ def _take(regions: list, region: int) -> Optional[int]:
 def _lost(path: str) -> tuple:
     message = f"error: internal error on {path}: the worker process linting it stopped (killed, or out of memory); no findings for this file"
     return ([], [message], None), [], None
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def _batches(files: list[str], size: int) -> list[list[int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import re
 import tokenize
 import warnings
@@ -17,6 +18,14 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 MAX_FILE_BYTES = 5 * 1024 * 1024  # larger files are almost always generated; parsing them would stall a commit hook
 # A notebook's JSON is mostly outputs (images, tables); only its code must fit MAX_FILE_BYTES.
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
+
+
+def file_size(path: str) -> int:
+    """The size of a file in bytes; 0 when it cannot be read."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def decode(data: bytes) -> str:

@@ -33,7 +33,7 @@ from torchlint.cache import FileState, file_state
 from torchlint.analysis.facts import function_called
 from torchlint.analysis.names import last_name
 from torchlint.analysis.parsing import parse_module
-from torchlint.source import MAX_FILE_BYTES, decode
+from torchlint.source import MAX_FILE_BYTES, decode, file_size
 
 if TYPE_CHECKING:
     from torchlint.analysis import FileFacts
@@ -106,8 +106,8 @@ class ProjectIndex:
         self._torch_requirements: dict[str, Optional[tuple[int, int]]] = {}
         self._recorded: Optional[dict[str, FileState]] = None
         self._hashes: dict = {}  # for file_state
-        # key -> (answer, {path: identity} of every file and folder it looked at)
-        self._answers: OrderedDict[tuple, tuple[object, dict[str, Optional[tuple]]]] = OrderedDict()
+        # key -> (answer, the state of every file and folder it looked at, as the cache records it)
+        self._answers: OrderedDict[tuple, tuple[object, dict[str, FileState]]] = OrderedDict()
         self._gathering: list[set[str]] = []  # the paths looked at by the answers being computed
 
     def __getstate__(self) -> dict:
@@ -149,7 +149,7 @@ class ProjectIndex:
         kept = self._answers.get(key)
         if kept is not None:
             answer, looked_at = kept
-            if all(_identity(path) == identity for path, identity in looked_at.items()):
+            if all(file_state(path, self._hashes) == state for path, state in looked_at.items()):
                 self._answers.move_to_end(key)
                 self._consulted(looked_at)
                 return answer
@@ -159,7 +159,7 @@ class ProjectIndex:
             answer = compute()
         finally:
             self._gathering.pop()
-        self._answers[key] = answer, {path: _identity(path) for path in gathered}
+        self._answers[key] = answer, {path: file_state(path, self._hashes) for path in gathered}
         self._answers.move_to_end(key)
         if len(self._answers) > MAX_REMEMBERED_ANSWERS:
             self._answers.popitem(last=False)
@@ -184,7 +184,7 @@ class ProjectIndex:
         stem = os.path.splitext(os.path.basename(path))[0]
         module = os.path.basename(os.path.dirname(path)) if stem == "__init__" else stem
         candidates = [other for other in self._files_mentioning(self.root_of(path), name, module) if other != path]
-        if len(candidates) > MAX_CALLER_FILES or sum(map(_size, candidates)) > MAX_CALLER_BYTES:
+        if len(candidates) > MAX_CALLER_FILES or sum(map(file_size, candidates)) > MAX_CALLER_BYTES:
             # a name used everywhere, or in files too large to parse for one question (torch's
             # 1.4 MB test table, whose tree alone is 770 MB): its callers cannot be told apart
             # cheaply, so none are claimed
@@ -426,22 +426,6 @@ class ProjectIndex:
             while self._kept_text_bytes > MAX_KEPT_SEARCH_BYTES:
                 _, dropped = self._texts_by_root.popitem(last=False)
                 self._kept_text_bytes -= sum(map(len, dropped.values()))
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def _identity(path: str) -> Optional[tuple]:
-    """What changes when a file or folder changes (None: it does not exist)."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _read_text(path: str) -> Optional[str]:

@@ -533,3 +533,32 @@ def test_callers_are_searched_in_files_naming_the_module_as_a_word_and_not_in_to
     assert "report.py" not in parsed
     monkeypatch.setattr(project, "MAX_CALLER_BYTES", len(CALLER_THAT_SWITCHES) // 2)
     assert callers() == [], "more source than the budget: no caller is claimed"
+
+
+def test_word_search_without_a_regular_expression_agrees_with_one():
+    """The callers search's word test is ``\\bword\\b``, found with str.find; it must agree with
+    the regular expression on every boundary: start and end of text, underscores, digits,
+    non-ASCII letters, words that begin or end with punctuation, overlapping occurrences."""
+    import random
+    import re
+
+    from torchlint.analysis.project import has_word
+
+    cases = [
+        ("from .executor import execute", "executor", True),
+        ("ProcessPoolExecutor()", "Executor", False),
+        ("_async_process_executor", "executor", False),
+        ("executor", "executor", True),
+        ("executor2 executor", "executor", True),
+        ("étrain train_", "train", False),
+        ("a-b", "-", True),
+        ("aaa", "aa", False),
+    ]
+    for text, word, expected in cases:
+        assert has_word(text, word) is expected, (text, word)
+    generator = random.Random(0)
+    alphabet = "ab_1 .-é\n("
+    for _ in range(20_000):
+        text = "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 12)))
+        word = "".join(generator.choice(alphabet) for _ in range(generator.randint(1, 3)))
+        assert has_word(text, word) == bool(re.search(rf"\b{re.escape(word)}\b", text)), (text, word)

@@ -394,7 +394,7 @@ class ProjectIndex:
         # or ``_async_process_executor``)
         return [
             path for path, text in self._texts_of(root, files)
-            if module in text and name in text and has_word(text, name) and has_word(text, module)
+            if has_word(text, module) and has_word(text, name)
         ]
 
     def _texts_of(self, root: str, files: tuple[str, ...]) -> Iterator[tuple[str, str]]:
